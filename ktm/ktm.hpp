@@ -1,0 +1,4 @@
+#include "ktm/error.hpp"
+#include "ktm/result.hpp"
+#include "ktm/concepts/block_device.hpp"
+#include "ktm/concepts/io_policy.hpp"
