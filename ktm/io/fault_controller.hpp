@@ -1,0 +1,513 @@
+// ktm/io/fault_controller.hpp: the shared brain of fault injection.
+//
+// One `fault_controller` is shared (std::shared_ptr) by every fault_injection
+// device and fault_injection_storage of a test, so one crash hits every file.
+// It does four things:
+//
+//   1. Counts calls of each kind (open, read, write, flush, grow) per file and
+//      in total. Calls rejected with errc::device_failed (a dead device) are
+//      not counted; calls that fail by injection are.
+//   2. Keeps, per file, a journal of the writes not yet covered by a completed
+//      flush of that file (from any handle: fdatasync covers the inode), with
+//      the bytes each write overwrote and the bytes it wrote.
+//   3. Injects errors from `fault` rules: on the Nth matching call, by
+//      predicate, or at random from a seed; once or persistently; or a crash
+//      just before or just after the matching call.
+//   4. Crashes: crash(spec) reverts every journalled write on the inner
+//      devices, newest first, and re-applies the ones the spec keeps (none, a
+//      seeded random subset, or all), oldest first; the newest unflushed write
+//      of each file may instead be torn (a seeded subset of its sectors, at
+//      max(512, logical block size) granularity, survives) or replaced by
+//      garbage. Afterwards every device opened before the crash fails with
+//      errc::device_failed; reopen through the storage.
+//
+// Determinism: every random choice comes from splitmix64 seeded by the caller,
+// files are visited in the order they were first opened, so a seed replays
+// exactly on every platform.
+//
+// Persistence model and its limits: grow() is taken as durable at once (the
+// block_device concept has no truncate to undo it), but bytes written into a
+// grown region are journalled with zeros as their old contents, so a crash
+// restores zeros. Directory operations (create, rename, remove) are durable on
+// return, as the io_policy laws demand. A flush that fails (injected or real)
+// leaves its file's writes in the journal: a later crash loses them.
+//
+// Thread safety: every method takes the controller's mutex; devices hold it
+// for the whole of each call, so concurrent calls are serialised.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "ktm/error.hpp"
+#include "ktm/io/aligned_buffer.hpp"
+
+namespace ktm::io {
+
+template <class Inner>
+class fault_injection;
+template <class InnerPolicy>
+class fault_injection_storage;
+
+enum class call_kind : std::uint8_t { open, read, write, flush, grow };
+inline constexpr std::size_t call_kind_count = 5;
+
+// A set of call kinds.
+struct kind_set {
+  std::uint8_t bits = 0;
+  constexpr kind_set() noexcept = default;
+  constexpr kind_set(call_kind k) noexcept : bits(static_cast<std::uint8_t>(1u << unsigned(k))) {}
+  static constexpr kind_set all() noexcept { return from_bits(0x1f); }
+  // read, write, flush, grow: calls on an open device.
+  static constexpr kind_set io() noexcept { return from_bits(0x1e); }
+  constexpr bool has(call_kind k) const noexcept { return (bits >> unsigned(k)) & 1u; }
+  friend constexpr kind_set operator|(kind_set a, kind_set b) noexcept {
+    return from_bits(static_cast<std::uint8_t>(a.bits | b.bits));
+  }
+
+ private:
+  static constexpr kind_set from_bits(std::uint8_t b) noexcept {
+    kind_set s;
+    s.bits = b;
+    return s;
+  }
+};
+
+struct call_counts {
+  std::array<std::uint64_t, call_kind_count> by_kind{};
+
+  std::uint64_t of(call_kind k) const noexcept { return by_kind[std::size_t(k)]; }
+  std::uint64_t opens() const noexcept { return of(call_kind::open); }
+  std::uint64_t reads() const noexcept { return of(call_kind::read); }
+  std::uint64_t writes() const noexcept { return of(call_kind::write); }
+  std::uint64_t flushes() const noexcept { return of(call_kind::flush); }
+  std::uint64_t grows() const noexcept { return of(call_kind::grow); }
+  std::uint64_t total() const noexcept {
+    std::uint64_t t = 0;
+    for (auto n : by_kind) t += n;
+    return t;
+  }
+};
+
+// What a fault rule sees of a call.
+struct call_info {
+  call_kind kind;
+  std::string_view device;    // the file's name in its storage
+  std::uint64_t offset = 0;   // read/write: offset; grow: the new size
+  std::uint64_t length = 0;   // read/write: bytes
+  std::uint64_t nth_of_kind;  // 1-based, over all files, this call included
+  std::uint64_t nth_call;     // 1-based, over all kinds and files
+};
+
+enum class persistence : std::uint8_t {
+  once,        // the rule fires on one call, then is spent
+  persistent,  // once fired, it fires on every later matching call
+  every_match, // it fires on every matching call that meets its conditions
+};
+
+// What a crash keeps of the writes not covered by a flush.
+struct crash_spec {
+  enum class writes : std::uint8_t { lost, random_subset, kept };
+  enum class last : std::uint8_t { as_others, torn, garbage };
+
+  writes unflushed = writes::lost;
+  last last_write = last::as_others;  // the newest unflushed write of each file
+  std::uint64_t seed = 0;             // for random_subset, torn and garbage
+  std::string device{};               // torn/garbage only on this file ("" = every file)
+};
+
+// A fault rule. A call matches when its kind is in `kinds` and, if `device`
+// is not empty, its file is `device`. The rule counts matching calls; it
+// fires on a matching call when (nth == 0 or this is the nth match) and
+// `when` (if set) accepts it and a seeded draw falls below `per_million`.
+struct fault {
+  enum class action : std::uint8_t {
+    fail,          // the call fails with `error` and does nothing
+    crash_before,  // crash(crash) instead of the call; it returns device_failed
+    crash_after,   // do the call, then crash(crash); it returns device_failed
+  };
+
+  kind_set kinds = kind_set::io();
+  std::string device{};
+  std::uint64_t nth = 0;
+  std::function<bool(const call_info&)> when{};
+  std::uint32_t per_million = 1'000'000;
+  std::uint64_t seed = 0;
+  persistence lasting = persistence::once;
+  action what = action::fail;
+  errc error = errc::io_error;  // EIO: io_error; ENOSPC: no_space
+  crash_spec crash{};
+};
+
+namespace detail {
+
+// splitmix64: a tiny, fully specified generator (same sequence everywhere).
+struct splitmix64 {
+  std::uint64_t state;
+  std::uint64_t next() noexcept {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
+
+// Type-erased access to an inner device, kept by journal entries so a crash
+// can revert writes after the handle that made them is gone.
+class device_access {
+ public:
+  virtual ~device_access() = default;
+  virtual std::size_t block() const = 0;
+  virtual std::uint64_t size() const = 0;
+  virtual std::error_code read(std::uint64_t off, std::span<std::byte> out) = 0;
+  virtual std::error_code write(std::uint64_t off, std::span<const std::byte> in) = 0;
+  virtual std::error_code flush() = 0;
+};
+
+template <class Inner>
+class access_to final : public device_access {
+ public:
+  explicit access_to(std::shared_ptr<Inner> d) : d_(std::move(d)) {}
+  std::size_t block() const override { return d_->logical_block_size(); }
+  std::uint64_t size() const override { return d_->size(); }
+  std::error_code read(std::uint64_t o, std::span<std::byte> b) override { return d_->read(o, b); }
+  std::error_code write(std::uint64_t o, std::span<const std::byte> b) override {
+    return d_->write(o, b);
+  }
+  std::error_code flush() override { return d_->flush(); }
+
+ private:
+  std::shared_ptr<Inner> d_;
+};
+
+struct journal_entry {
+  std::shared_ptr<device_access> dev;
+  std::uint64_t offset;
+  aligned_buffer before;
+  aligned_buffer after;
+};
+
+// One file as the controller sees it (shared by every handle on it).
+struct file_state {
+  std::string name;
+  call_counts counts{};
+  std::vector<journal_entry> unflushed{};
+  std::weak_ptr<device_access> last_access{};
+};
+
+}  // namespace detail
+
+class fault_controller {
+ public:
+  using fault_id = std::size_t;
+
+  // ---- fault rules -------------------------------------------------------
+
+  fault_id inject(fault f) {
+    std::lock_guard g(mutex_);
+    rules_.push_back(rule{std::move(f)});
+    rules_.back().rng.state = rules_.back().f.seed;
+    return rules_.size() - 1;
+  }
+  // Fail the nth call of kind `k` (counted from now, over all files or on `device`).
+  fault_id fail_nth(call_kind k, std::uint64_t n, errc e = errc::io_error,
+                    persistence p = persistence::once, std::string device = {}) {
+    fault f;
+    f.kinds = k;
+    f.nth = n;
+    f.error = e;
+    f.lasting = p;
+    f.device = std::move(device);
+    return inject(std::move(f));
+  }
+  // Fail the nth read/write/flush/grow counted from now: loop n over a
+  // workload's call count to fail "every I/O call in turn".
+  fault_id fail_nth_io_call(std::uint64_t n, errc e = errc::io_error,
+                            persistence p = persistence::once) {
+    fault f;
+    f.nth = n;
+    f.error = e;
+    f.lasting = p;
+    return inject(std::move(f));
+  }
+  fault_id fail_when(std::function<bool(const call_info&)> pred, errc e = errc::io_error,
+                     persistence p = persistence::once, kind_set kinds = kind_set::all()) {
+    fault f;
+    f.kinds = kinds;
+    f.when = std::move(pred);
+    f.error = e;
+    f.lasting = p;
+    return inject(std::move(f));
+  }
+  // Each matching call fails with probability per_million / 10^6 (seeded).
+  fault_id fail_randomly(std::uint64_t seed, std::uint32_t per_million,
+                         kind_set kinds = kind_set::io(), errc e = errc::io_error) {
+    fault f;
+    f.kinds = kinds;
+    f.seed = seed;
+    f.per_million = per_million;
+    f.error = e;
+    f.lasting = persistence::every_match;
+    return inject(std::move(f));
+  }
+  // Crash at the nth call of kind `k`, before it or (after = true) after it.
+  fault_id crash_at(call_kind k, std::uint64_t n, crash_spec s = {}, bool after = false) {
+    fault f;
+    f.kinds = k;
+    f.nth = n;
+    f.what = after ? fault::action::crash_after : fault::action::crash_before;
+    f.crash = std::move(s);
+    return inject(std::move(f));
+  }
+  // How many calls the rule has failed (or crashed).
+  std::uint64_t fired(fault_id id) const {
+    std::lock_guard g(mutex_);
+    return id < rules_.size() ? rules_[id].fired : 0;
+  }
+  void remove_fault(fault_id id) {
+    std::lock_guard g(mutex_);
+    if (id < rules_.size()) rules_[id].removed = true;
+  }
+  void clear_faults() {
+    std::lock_guard g(mutex_);
+    for (auto& r : rules_) r.removed = true;
+  }
+
+  // ---- crashes -----------------------------------------------------------
+
+  // Simulates power loss (see the header comment). Returns the first error
+  // met while reverting an inner device (the crash still takes effect).
+  std::error_code crash(const crash_spec& s = {}) {
+    std::lock_guard g(mutex_);
+    return crash_locked(s);
+  }
+  // How many crashes happened.
+  std::uint64_t crashes() const {
+    std::lock_guard g(mutex_);
+    return epoch_;
+  }
+  // Test hook: journalled writes of `device` ("" = all files).
+  std::size_t unflushed_writes(std::string_view device = {}) const {
+    std::lock_guard g(mutex_);
+    std::size_t n = 0;
+    for (auto& f : files_)
+      if (device.empty() || f->name == device) n += f->unflushed.size();
+    return n;
+  }
+
+  // ---- damage to stored bytes ---------------------------------------------
+
+  // Flips bit `bit` (0..7) of the byte at `offset` of `device`, in its
+  // current bytes on the inner device (not journalled: do it after a flush or
+  // a crash for a durable flip). The first storage holding the name wins.
+  std::error_code flip_bit(std::string_view device, std::uint64_t offset, unsigned bit) {
+    return edit(device, offset, 1, [bit](std::span<std::byte> b) {
+      b[0] ^= std::byte(1u << (bit & 7u));
+    });
+  }
+  // Overwrites [offset, offset + length) of `device` with seeded garbage.
+  std::error_code garbage(std::string_view device, std::uint64_t offset, std::size_t length,
+                          std::uint64_t seed) {
+    return edit(device, offset, length, [seed](std::span<std::byte> b) {
+      detail::splitmix64 r{seed};
+      fill_random(b, r);
+    });
+  }
+
+  // ---- counters ----------------------------------------------------------
+
+  call_counts counts() const {
+    std::lock_guard g(mutex_);
+    return total_;
+  }
+  // Calls on files now or last named `device` (summed over storages).
+  call_counts counts(std::string_view device) const {
+    std::lock_guard g(mutex_);
+    call_counts c;
+    for (auto& f : files_)
+      if (f->name == device)
+        for (std::size_t k = 0; k < call_kind_count; ++k) c.by_kind[k] += f->counts.by_kind[k];
+    return c;
+  }
+  void reset_counts() {
+    std::lock_guard g(mutex_);
+    total_ = {};
+    for (auto& f : files_) f->counts = {};
+  }
+
+ private:
+  template <class>
+  friend class fault_injection;
+  template <class>
+  friend class fault_injection_storage;
+
+  struct rule {
+    fault f;
+    std::uint64_t matched = 0;
+    std::uint64_t fired = 0;
+    bool tripped = false;
+    bool removed = false;
+    detail::splitmix64 rng{0};
+  };
+
+  struct decision {
+    enum class kind : std::uint8_t { proceed, fail, crash_before, crash_after } what = kind::proceed;
+    std::error_code error{};
+    crash_spec crash{};
+  };
+
+  using opener = std::function<std::shared_ptr<detail::device_access>(std::string_view)>;
+
+  // -- used by fault_injection / fault_injection_storage, mutex held --
+
+  std::unique_lock<std::mutex> lock() const { return std::unique_lock(mutex_); }
+  std::uint64_t epoch_locked() const noexcept { return epoch_; }
+
+  std::shared_ptr<detail::file_state> add_file_locked(std::string name) {
+    files_.push_back(std::make_shared<detail::file_state>());
+    files_.back()->name = std::move(name);
+    return files_.back();
+  }
+  void add_storage_locked(opener o) { openers_.push_back(std::move(o)); }
+
+  decision on_call_locked(detail::file_state& file, call_kind k, std::uint64_t off,
+                          std::uint64_t len) {
+    ++file.counts.by_kind[std::size_t(k)];
+    ++total_.by_kind[std::size_t(k)];
+    const call_info info{k, file.name, off, len, total_.of(k), total_.total()};
+    decision d;
+    for (auto& r : rules_) {
+      if (r.removed || !r.f.kinds.has(k) || (!r.f.device.empty() && r.f.device != file.name))
+        continue;
+      ++r.matched;
+      bool fire = r.tripped && r.f.lasting == persistence::persistent;
+      if (!fire && (!r.tripped || r.f.lasting == persistence::every_match)) {
+        fire = (r.f.nth == 0 || r.matched == r.f.nth) && (!r.f.when || r.f.when(info)) &&
+               (r.f.per_million >= 1'000'000 || r.rng.next() % 1'000'000 < r.f.per_million);
+      }
+      if (!fire || d.what != decision::kind::proceed) continue;
+      r.tripped = true;
+      ++r.fired;
+      switch (r.f.what) {
+        case fault::action::fail:
+          d.what = decision::kind::fail;
+          d.error = make_error_code(r.f.error);
+          break;
+        case fault::action::crash_before: d.what = decision::kind::crash_before; break;
+        case fault::action::crash_after: d.what = decision::kind::crash_after; break;
+      }
+      d.crash = r.f.crash;
+    }
+    return d;
+  }
+
+  std::error_code crash_locked(const crash_spec& s) {
+    ++epoch_;
+    detail::splitmix64 rng{s.seed};
+    std::error_code first;
+    auto note = [&first](std::error_code ec) {
+      if (ec && !first) first = ec;
+    };
+    for (auto& f : files_) {
+      auto& j = f->unflushed;
+      if (j.empty()) continue;
+      for (auto it = j.rbegin(); it != j.rend(); ++it)
+        note(it->dev->write(it->offset, it->before.span()));
+      const bool special = s.device.empty() || s.device == f->name;
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        auto& e = j[i];
+        const bool last = i + 1 == j.size() && special;
+        if (last && s.last_write == crash_spec::last::torn) {
+          note(tear(e, rng));
+        } else if (last && s.last_write == crash_spec::last::garbage) {
+          aligned_buffer junk(e.after.size(), e.dev->block());
+          fill_random(junk.span(), rng);
+          note(e.dev->write(e.offset, junk.span()));
+        } else if (s.unflushed == crash_spec::writes::kept ||
+                   (s.unflushed == crash_spec::writes::random_subset && (rng.next() & 1u))) {
+          note(e.dev->write(e.offset, e.after.span()));
+        }
+      }
+      note(j.back().dev->flush());
+      j.clear();
+    }
+    return first;
+  }
+
+  // Keeps a seeded subset of the write's sectors: never all and never none
+  // when the write spans two or more sectors.
+  static std::error_code tear(detail::journal_entry& e, detail::splitmix64& rng) {
+    const std::uint64_t g = std::max<std::uint64_t>(512, e.dev->block());
+    const std::uint64_t begin = e.offset, end = e.offset + e.after.size();
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces;  // [from, to)
+    for (std::uint64_t p = begin; p < end;) {
+      const std::uint64_t q = std::min(end, (p / g + 1) * g);
+      pieces.emplace_back(p, q);
+      p = q;
+    }
+    std::vector<bool> keep(pieces.size());
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < keep.size(); ++i) kept += (keep[i] = (rng.next() & 1u) != 0);
+    if (keep.size() >= 2 && (kept == 0 || kept == keep.size())) {
+      const auto i = static_cast<std::size_t>(rng.next() % keep.size());
+      keep[i] = !keep[i];
+    }
+    std::error_code first;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      if (!keep[i]) continue;
+      const auto [p, q] = pieces[i];
+      auto ec = e.dev->write(p, e.after.span().subspan(p - begin, q - p));
+      if (ec && !first) first = ec;
+    }
+    return first;
+  }
+
+  static void fill_random(std::span<std::byte> b, detail::splitmix64& r) {
+    for (std::size_t i = 0; i < b.size(); i += 8) {
+      std::uint64_t v = r.next();
+      for (std::size_t k = i; k < b.size() && k < i + 8; ++k, v >>= 8) b[k] = std::byte(v & 0xff);
+    }
+  }
+
+  // Read-modify-write of the inner blocks covering [offset, offset + length).
+  template <class Edit>
+  std::error_code edit(std::string_view device, std::uint64_t offset, std::size_t length,
+                       Edit&& how) {
+    std::lock_guard g(mutex_);
+    std::shared_ptr<detail::device_access> dev;
+    for (auto& o : openers_)
+      if ((dev = o(device))) break;
+    for (auto it = files_.rbegin(); !dev && it != files_.rend(); ++it)
+      if ((*it)->name == device) dev = (*it)->last_access.lock();
+    if (!dev) return make_error_code(errc::not_found);
+    const std::uint64_t b = dev->block();
+    const std::uint64_t from = offset / b * b;
+    const std::uint64_t to = (offset + length + b - 1) / b * b;
+    if (to > dev->size() || offset + length < offset) return make_error_code(errc::out_of_range);
+    aligned_buffer buf(static_cast<std::size_t>(to - from), static_cast<std::size_t>(b));
+    if (auto ec = dev->read(from, buf.span())) return ec;
+    how(buf.span().subspan(static_cast<std::size_t>(offset - from), length));
+    if (auto ec = dev->write(from, buf.span())) return ec;
+    return dev->flush();
+  }
+
+  mutable std::mutex mutex_;
+  std::vector<rule> rules_;
+  std::vector<std::shared_ptr<detail::file_state>> files_;
+  std::vector<opener> openers_;
+  call_counts total_{};
+  std::uint64_t epoch_ = 0;
+};
+
+}  // namespace ktm::io

@@ -1,0 +1,43 @@
+// ktm/log/log_options.hpp: how a log is shaped and how it behaves.
+//
+// Geometry (block_size, container_size, io_align, dedicated) is fixed at
+// create and read from the base file on open; the rest applies per open.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "ktm/log/lsn.hpp"
+#include "ktm/log/recovery_mode.hpp"
+
+namespace ktm::log {
+
+// Passed to the log-full callback: who holds the oldest container.
+struct log_full_info {
+  std::uint64_t bytes_needed = 0;
+  std::uint32_t containers = 0;      // containers the log has now
+  std::string pinning_stream;        // the stream whose tail is oldest ("" if none)
+  lsn pinning_lsn;                   // that stream's tail
+};
+
+struct log_options {
+  // ---- geometry (create only) ----
+  std::uint32_t block_size = 256 * 1024;         // largest block; a multiple of io_align
+  std::uint32_t container_size = 16 * 1024 * 1024;  // a multiple of io_align, < 4 GiB
+  std::uint32_t containers = 2;                  // initial count, >= 2
+  std::uint32_t io_align = 512;                  // power of two, 512..65536, >= the device's
+  bool dedicated = false;                        // one stream, named "default"
+
+  // ---- behaviour (every open) ----
+  std::uint32_t write_buffers = 4;     // block buffers of the write path, >= 2
+  std::uint32_t max_containers = 64;   // growth limit (<= 4096)
+  bool grow = false;                   // add a container when full, up to max_containers
+  // Called (without locks held) when the log is full after growing; clients
+  // should advance their tails. Return true to retry the append once.
+  std::function<bool(const log_full_info&)> on_full;
+  tail_reporter on_tail;               // called by open with what it found at the end
+  bool persist_on_close = true;        // flush and write the base file when the last handle goes
+};
+
+}  // namespace ktm::log
