@@ -90,3 +90,29 @@ def ktm_benchmark(name, srcs, deps = [], **kwargs):
         tags = ["benchmark", "manual"],
         **kwargs
     )
+
+def ktm_fuzzer(name, srcs, deps = [], corpus = None):
+    """A libFuzzer target and its regression test.
+
+    `name` links with libFuzzer (build it with --config=fuzz; tools/fuzz.sh
+    runs it). `name + "_regression"` is an ordinary test that runs the same
+    entry point over the seed corpus and a seeded stream of random inputs,
+    so every compiler and sanitizer configuration exercises it.
+    """
+    native.cc_binary(
+        name = name,
+        srcs = srcs,
+        copts = KTM_COPTS,
+        deps = deps,
+        linkopts = ["-fsanitize=fuzzer"],
+        tags = ["manual", "fuzzer"],
+    )
+    native.cc_test(
+        name = name + "_regression",
+        srcs = srcs,
+        copts = KTM_COPTS,
+        deps = deps + ["//tests/fuzz:standalone_driver"],
+        data = [corpus] if corpus else [],
+        args = ["$(location %s)" % corpus] if corpus else [],
+        size = "medium",
+    )

@@ -1,0 +1,260 @@
+// ktm/io/fault_injection.hpp: block devices and storage that fail on command.
+//
+// `fault_injection<Inner>` wraps any block_device, and
+// `fault_injection_storage<InnerPolicy>` wraps any io_policy so that every
+// device it opens is a fault_injection over the inner policy's device. All of
+// them report to one shared fault_controller (ktm/io/fault_controller.hpp),
+// which counts calls, journals unflushed writes, injects errors and crashes.
+//
+// A wrapped device obeys the block_device laws as long as no fault fires.
+// Besides, it is dead (every call returns errc::device_failed, uncounted):
+//   - after a crash of its controller, until reopened through the storage
+//     (a standalone device: wrap the inner device again);
+//   - after one of its flushes failed, injected or real (fail-stop).
+// An injected failure happens before the inner call: nothing moves. A read,
+// write or grow that fails by injection leaves the device usable.
+//
+// Names: a standalone device is given its name; a storage's devices are named
+// by the storage. Rules and counters match names; a file keeps its journal
+// and counters across rename (the name follows it), and remove drops its
+// journal (the file is gone).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "ktm/concepts/block_device.hpp"
+#include "ktm/concepts/io_policy.hpp"
+#include "ktm/error.hpp"
+#include "ktm/io/aligned_buffer.hpp"
+#include "ktm/io/fault_controller.hpp"
+#include "ktm/io/memory_device.hpp"
+#include "ktm/result.hpp"
+
+namespace ktm::io {
+
+template <class Inner>
+class fault_injection {
+  static_assert(check_block_device<Inner>());
+
+ public:
+  using inner_type = Inner;
+
+  // Wraps `inner` as a file named `name` of `controller`.
+  fault_injection(Inner inner, std::shared_ptr<fault_controller> controller,
+                  std::string name = "device")
+      : inner_(std::make_shared<Inner>(std::move(inner))),
+        access_(std::make_shared<detail::access_to<Inner>>(inner_)),
+        ctl_(std::move(controller)) {
+    auto g = ctl_->lock();
+    file_ = ctl_->add_file_locked(std::move(name));
+    file_->last_access = access_;
+    epoch_ = ctl_->epoch_locked();
+  }
+
+  std::uint64_t size() const { return inner_ ? inner_->size() : 0; }
+  std::size_t logical_block_size() const { return inner_ ? inner_->logical_block_size() : 1; }
+
+  std::error_code read(std::uint64_t off, std::span<std::byte> out) {
+    return call(call_kind::read, off, out.size(), [&] { return inner_->read(off, out); });
+  }
+
+  // Journals the bytes it overwrites until a flush of this file completes.
+  std::error_code write(std::uint64_t off, std::span<const std::byte> in) {
+    return call(call_kind::write, off, in.size(), [&]() -> std::error_code {
+      if (in.empty()) return inner_->write(off, in);
+      const std::size_t b = inner_->logical_block_size();
+      aligned_buffer before(in.size(), b);
+      if (auto ec = inner_->read(off, before.span())) return ec;
+      auto ec = inner_->write(off, in);
+      if (ec == errc::misaligned || ec == errc::out_of_range) return ec;  // nothing moved
+      aligned_buffer after(in.size(), b);
+      std::memcpy(after.data(), in.data(), in.size());
+      file_->unflushed.push_back({access_, off, std::move(before), std::move(after)});
+      return ec;
+    });
+  }
+
+  // On success every journalled write of this file is durable. On failure
+  // (injected or real) this handle is failed for good.
+  std::error_code flush() {
+    return call(call_kind::flush, 0, 0, [&] {
+      auto ec = inner_->flush();
+      if (ec)
+        failed_ = true;
+      else
+        file_->unflushed.clear();
+      return ec;
+    });
+  }
+
+  std::error_code grow(std::uint64_t n) {
+    return call(call_kind::grow, n, 0, [&] { return inner_->grow(n); });
+  }
+
+  Inner& inner() noexcept { return *inner_; }
+  const Inner& inner() const noexcept { return *inner_; }
+  std::string name() const {
+    auto g = ctl_->lock();
+    return file_->name;
+  }
+  // True once a flush of this handle failed.
+  bool failed() const noexcept { return failed_; }
+  const std::shared_ptr<fault_controller>& controller() const noexcept { return ctl_; }
+
+ private:
+  template <class>
+  friend class fault_injection_storage;
+
+  // For fault_injection_storage; the controller's mutex is held.
+  fault_injection(std::shared_ptr<Inner> inner, std::shared_ptr<fault_controller> controller,
+                  std::shared_ptr<detail::file_state> file)
+      : inner_(std::move(inner)),
+        access_(std::make_shared<detail::access_to<Inner>>(inner_)),
+        ctl_(std::move(controller)),
+        file_(std::move(file)),
+        epoch_(ctl_->epoch_locked()) {
+    file_->last_access = access_;
+  }
+
+  template <class Op>
+  std::error_code call(call_kind k, std::uint64_t off, std::uint64_t len, Op&& op) {
+    if (!ctl_) return make_error_code(errc::device_failed);
+    auto g = ctl_->lock();
+    if (failed_ || epoch_ != ctl_->epoch_locked()) return make_error_code(errc::device_failed);
+    using dk = fault_controller::decision::kind;
+    auto d = ctl_->on_call_locked(*file_, k, off, len);
+    switch (d.what) {
+      case dk::fail:
+        if (k == call_kind::flush) failed_ = true;
+        return d.error;
+      case dk::crash_before:
+        (void)ctl_->crash_locked(d.crash);
+        return make_error_code(errc::device_failed);
+      case dk::proceed:
+      case dk::crash_after: break;
+    }
+    auto ec = op();
+    if (d.what == dk::crash_after) {
+      (void)ctl_->crash_locked(d.crash);
+      return make_error_code(errc::device_failed);
+    }
+    return ec;
+  }
+
+  std::shared_ptr<Inner> inner_;
+  std::shared_ptr<detail::access_to<Inner>> access_;
+  std::shared_ptr<fault_controller> ctl_;
+  std::shared_ptr<detail::file_state> file_;
+  std::uint64_t epoch_ = 0;
+  bool failed_ = false;
+};
+
+template <class InnerPolicy>
+class fault_injection_storage {
+  static_assert(check_io_policy<InnerPolicy>());
+
+ public:
+  using inner_device = typename InnerPolicy::device_type;
+  using device_type = fault_injection<inner_device>;
+
+  // Wraps `inner`; copies of this storage share it and the controller.
+  explicit fault_injection_storage(
+      InnerPolicy inner,
+      std::shared_ptr<fault_controller> controller = std::make_shared<fault_controller>())
+      : dir_(std::make_shared<directory>(std::move(inner))), ctl_(std::move(controller)) {
+    auto g = ctl_->lock();
+    ctl_->add_storage_locked(
+        [p = std::shared_ptr<InnerPolicy>(dir_, &dir_->inner)](
+            std::string_view n) -> std::shared_ptr<detail::device_access> {
+          if (!p->exists(n)) return nullptr;
+          auto d = p->open(n, open_mode::open_existing);
+          if (!d) return nullptr;
+          return std::make_shared<detail::access_to<inner_device>>(
+              std::make_shared<inner_device>(std::move(*d)));
+        });
+  }
+
+  // An open call: counted, and a fault rule may fail it or crash around it.
+  result<device_type> open(std::string_view name, open_mode m) {
+    auto g = ctl_->lock();
+    auto& file = dir_->files[std::string(name)];
+    if (!file) file = ctl_->add_file_locked(std::string(name));
+    using dk = fault_controller::decision::kind;
+    auto d = ctl_->on_call_locked(*file, call_kind::open, 0, 0);
+    if (d.what == dk::fail) return failure(d.error, {}, std::string(name));
+    if (d.what == dk::crash_before) {
+      (void)ctl_->crash_locked(d.crash);
+      return failure(errc::device_failed, {}, std::string(name));
+    }
+    auto r = dir_->inner.open(name, m);
+    if (d.what == dk::crash_after) {
+      (void)ctl_->crash_locked(d.crash);
+      return failure(errc::device_failed, {}, std::string(name));
+    }
+    if (!r) return std::move(r).error();
+    return device_type(std::make_shared<inner_device>(std::move(*r)), ctl_, file);
+  }
+
+  bool exists(std::string_view name) {
+    auto g = ctl_->lock();
+    return dir_->inner.exists(name);
+  }
+
+  // Durable on success; the file's unflushed writes are dropped with it.
+  std::error_code remove(std::string_view name) {
+    auto g = ctl_->lock();
+    auto ec = dir_->inner.remove(name);
+    if (!ec) forget_locked(name);
+    return ec;
+  }
+
+  // Durable on success; the file keeps its journal and counters under `to`.
+  std::error_code rename(std::string_view from, std::string_view to) {
+    auto g = ctl_->lock();
+    auto ec = dir_->inner.rename(from, to);
+    if (ec || from == to) return ec;
+    forget_locked(to);
+    if (auto it = dir_->files.find(from); it != dir_->files.end()) {
+      auto f = std::move(it->second);
+      dir_->files.erase(it);
+      f->name = std::string(to);
+      dir_->files[std::string(to)] = std::move(f);
+    }
+    return ec;
+  }
+
+  const std::shared_ptr<fault_controller>& controller() const noexcept { return ctl_; }
+  InnerPolicy& inner() noexcept { return dir_->inner; }
+
+ private:
+  struct directory {
+    explicit directory(InnerPolicy p) : inner(std::move(p)) {}
+    InnerPolicy inner;
+    std::map<std::string, std::shared_ptr<detail::file_state>, std::less<>> files;
+  };
+
+  void forget_locked(std::string_view name) {
+    if (auto it = dir_->files.find(name); it != dir_->files.end()) {
+      it->second->unflushed.clear();
+      dir_->files.erase(it);
+    }
+  }
+
+  std::shared_ptr<directory> dir_;
+  std::shared_ptr<fault_controller> ctl_;
+};
+
+static_assert(check_block_device<fault_injection<memory_device>>());
+static_assert(check_io_policy<fault_injection_storage<memory_storage>>());
+
+}  // namespace ktm::io

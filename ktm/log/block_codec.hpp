@@ -1,0 +1,239 @@
+// ktm/log/block_codec.hpp: building and checking log blocks.
+//
+// A block is a run of 512-byte sectors; each sector holds 504 bytes of body
+// and an 8-byte trailer (stamp, index, begin/end flags) so that a block not
+// written whole is detected. The bodies, concatenated, hold the block header
+// and the records. `block_builder` writes that layout into a buffer; the
+// free functions check it. Nothing here does I/O or takes a lock.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "ktm/error.hpp"
+#include "ktm/log/crc32c.hpp"
+#include "ktm/log/format.hpp"
+#include "ktm/log/lsn.hpp"
+#include "ktm/log/record.hpp"
+
+namespace ktm::log::detail {
+
+// Geometry shared by writer and reader. Invariant (checked by base_file):
+// io_align is a power of two in [512, 65536]; block_size and container_size
+// are multiples of io_align; 2 blocks fit in a container after its header.
+struct geometry {
+  std::uint32_t block_size = 0;
+  std::uint32_t container_size = 0;
+  std::uint32_t io_align = 512;
+  std::uint64_t log_id = 0;
+
+  std::uint32_t align_units() const noexcept { return io_align / 512; }
+  std::uint32_t first_block_units() const noexcept { return io_align / 512; }
+  // Can a block start at `off_units`? (writer and reader use the same rule)
+  bool block_fits_at(std::uint32_t off_units) const noexcept {
+    return std::uint64_t{off_units} * 512 + block_size <= container_size;
+  }
+  std::size_t max_body() const noexcept { return block_size / 512 * format::sector_body; }
+  std::size_t max_payload() const noexcept { return max_body() - format::bh::size - format::rh::size; }
+};
+
+// Header fields of a block.
+struct block_info {
+  std::uint64_t seq = 0, durable_seq = 0, log_id = 0;
+  std::uint32_t container = 0, offset = 0, sectors = 0, used = 0, epoch = 0, count = 0;
+};
+
+inline std::size_t raw_of_body(std::size_t body_off) noexcept {
+  return body_off / format::sector_body * format::sector_size + body_off % format::sector_body;
+}
+
+// Writes records into a block buffer of geometry.block_size bytes.
+class block_builder {
+ public:
+  void reset(std::byte* buf, const geometry& g) noexcept {
+    buf_ = buf;
+    cap_ = g.max_body();
+    used_ = format::bh::size;
+    count_ = 0;
+  }
+  std::uint32_t count() const noexcept { return count_; }
+  std::size_t used() const noexcept { return used_; }
+  bool fits(std::size_t payload) const noexcept {
+    return count_ < format::max_records_per_block && used_ + format::rh::size + payload <= cap_;
+  }
+
+  // Precondition: fits(payload.size()). Returns the record number.
+  std::uint32_t add(std::uint32_t stream, std::uint8_t type, lsn prev, lsn undo_next,
+                    std::span<const std::byte> payload) noexcept {
+    namespace rh = format::rh;
+    std::byte h[rh::size] = {};
+    format::store<std::uint32_t>(h + rh::length, static_cast<std::uint32_t>(payload.size()));
+    format::store<std::uint32_t>(h + rh::stream, stream);
+    format::store<std::uint8_t>(h + rh::type, type);
+    format::store<std::uint16_t>(h + rh::record_no, static_cast<std::uint16_t>(count_));
+    format::store<std::uint64_t>(h + rh::previous, prev.raw());
+    format::store<std::uint64_t>(h + rh::undo_next, undo_next.raw());
+    std::uint32_t c = crc32c_extend(crc32c(h, rh::size), payload);
+    format::store<std::uint32_t>(h + rh::crc, c);
+    put(used_, h, rh::size);
+    put(used_ + rh::size, payload.data(), payload.size());
+    used_ += rh::size + payload.size();
+    return count_++;
+  }
+
+  // Fills the header, padding and trailers; returns the block's length in
+  // bytes (a multiple of io_align). The buffer is then ready to write.
+  std::size_t seal(const geometry& g, std::uint64_t seq, std::uint64_t durable_seq,
+                   std::uint32_t container, std::uint32_t offset, std::uint32_t epoch) noexcept {
+    namespace bh = format::bh;
+    std::size_t sectors = (used_ + format::sector_body - 1) / format::sector_body;
+    sectors = (sectors + g.align_units() - 1) / g.align_units() * g.align_units();
+    // zero the padding: rest of the last used body, then whole sectors
+    std::size_t raw_used = raw_of_body(used_);
+    std::size_t end_of_body = (used_ + format::sector_body - 1) / format::sector_body * format::sector_size;
+    if (used_ % format::sector_body != 0)
+      std::memset(buf_ + raw_used, 0, end_of_body - format::trailer_size - raw_used);
+    if (sectors * format::sector_size > end_of_body)
+      std::memset(buf_ + end_of_body, 0, sectors * format::sector_size - end_of_body);
+    std::byte* h = buf_;
+    std::memset(h, 0, bh::size);
+    format::store<std::uint32_t>(h + bh::magic, format::block_magic);
+    format::store<std::uint16_t>(h + bh::version, static_cast<std::uint16_t>(format::version));
+    format::store<std::uint16_t>(h + bh::record_count, static_cast<std::uint16_t>(count_));
+    format::store<std::uint64_t>(h + bh::seq, seq);
+    format::store<std::uint64_t>(h + bh::durable_seq, durable_seq);
+    format::store<std::uint64_t>(h + bh::log_id, g.log_id);
+    format::store<std::uint32_t>(h + bh::container, container);
+    format::store<std::uint32_t>(h + bh::offset, offset);
+    format::store<std::uint32_t>(h + bh::sectors, static_cast<std::uint32_t>(sectors));
+    format::store<std::uint32_t>(h + bh::used, static_cast<std::uint32_t>(used_));
+    format::store<std::uint32_t>(h + bh::epoch, epoch);
+    format::store<std::uint32_t>(h + bh::crc, crc32c(h, bh::size));
+    for (std::size_t i = 0; i < sectors; ++i) {
+      std::byte* t = buf_ + i * format::sector_size + format::sector_body;
+      std::uint16_t flags = (i == 0 ? format::sector_begin : 0) | (i + 1 == sectors ? format::sector_end : 0);
+      format::store<std::uint32_t>(t, static_cast<std::uint32_t>(seq));
+      format::store<std::uint16_t>(t + 4, static_cast<std::uint16_t>(i));
+      format::store<std::uint16_t>(t + 6, flags);
+    }
+    return sectors * format::sector_size;
+  }
+
+ private:
+  void put(std::size_t body_off, const void* src, std::size_t n) noexcept {
+    auto* s = static_cast<const std::byte*>(src);
+    while (n > 0) {
+      std::size_t in_sector = format::sector_body - body_off % format::sector_body;
+      std::size_t k = std::min(n, in_sector);
+      std::memcpy(buf_ + raw_of_body(body_off), s, k);
+      s += k;
+      n -= k;
+      body_off += k;
+    }
+  }
+
+  std::byte* buf_ = nullptr;
+  std::size_t cap_ = 0, used_ = 0;
+  std::uint32_t count_ = 0;
+};
+
+// Parses and checks a block header in the first sector; nullopt if it is not
+// a well-formed header of this log (bad magic, CRC, version, or a field out of
+// its domain for geometry g).
+inline std::optional<block_info> parse_block_header(const std::byte* sector0, const geometry& g) {
+  namespace bh = format::bh;
+  if (format::load32(sector0 + bh::magic) != format::block_magic) return std::nullopt;
+  std::byte h[bh::size];
+  std::memcpy(h, sector0, bh::size);
+  std::uint32_t c = format::load32(h + bh::crc);
+  format::store<std::uint32_t>(h + bh::crc, 0);
+  if (crc32c(h, bh::size) != c) return std::nullopt;
+  block_info b;
+  b.seq = format::load64(h + bh::seq);
+  b.durable_seq = format::load64(h + bh::durable_seq);
+  b.log_id = format::load64(h + bh::log_id);
+  b.container = format::load32(h + bh::container);
+  b.offset = format::load32(h + bh::offset);
+  b.sectors = format::load32(h + bh::sectors);
+  b.used = format::load32(h + bh::used);
+  b.epoch = format::load32(h + bh::epoch);
+  b.count = format::load16(h + bh::record_count);
+  if (format::load16(h + bh::version) != format::version) return std::nullopt;
+  if (format::load32(h + bh::reserved) != 0 || format::load32(h + bh::reserved2) != 0) return std::nullopt;
+  if (b.log_id != g.log_id || b.seq == 0 || b.durable_seq >= b.seq) return std::nullopt;
+  if (b.count == 0 || b.count > format::max_records_per_block) return std::nullopt;
+  if (b.sectors == 0 || b.sectors > g.block_size / 512 || b.sectors % g.align_units() != 0) return std::nullopt;
+  if (b.used < bh::size + format::rh::size || b.used > b.sectors * format::sector_body) return std::nullopt;
+  if (b.offset < g.first_block_units() || b.offset > lsn::max_offset ||
+      std::uint64_t{b.offset} * 512 + std::uint64_t{b.sectors} * 512 > g.container_size)
+    return std::nullopt;
+  return b;
+}
+
+// Does sector i of `raw` carry the trailer of the block with sequence `seq`?
+inline bool trailer_matches(const std::byte* raw, std::size_t i, std::uint64_t seq) noexcept {
+  const std::byte* t = raw + i * format::sector_size + format::sector_body;
+  std::uint16_t flags = format::load16(t + 6);
+  return format::load32(t) == static_cast<std::uint32_t>(seq) && format::load16(t + 4) == i &&
+         ((flags & format::sector_begin) != 0) == (i == 0);
+}
+
+// Checks every trailer and record of a block whose header parsed as `b`;
+// `raw` holds b.sectors sectors. On success `body` receives the destriped
+// body (b.used bytes) and `offsets` the body offset of each record.
+// Errors: torn_write (a trailer does not match), corrupt_record (a length or
+// number out of place), checksum_mismatch (a record CRC).
+inline errc check_block(const std::byte* raw, const block_info& b, std::vector<std::byte>& body,
+                        std::vector<std::uint32_t>& offsets) {
+  namespace rh = format::rh;
+  for (std::size_t i = 0; i < b.sectors; ++i) {
+    if (!trailer_matches(raw, i, b.seq)) return errc::torn_write;
+    std::uint16_t flags = format::load16(raw + i * format::sector_size + format::sector_body + 6);
+    if (((flags & format::sector_end) != 0) != (i + 1 == b.sectors)) return errc::torn_write;
+  }
+  body.resize(b.used);
+  for (std::size_t off = 0; off < b.used; off += format::sector_body)
+    std::memcpy(body.data() + off, raw + raw_of_body(off), std::min<std::size_t>(format::sector_body, b.used - off));
+  offsets.clear();
+  std::size_t pos = format::bh::size;
+  for (std::uint32_t k = 0; k < b.count; ++k) {
+    if (b.used - pos < rh::size) return errc::corrupt_record;
+    const std::byte* h = body.data() + pos;
+    std::uint32_t len = format::load32(h + rh::length);
+    if (len > b.used - pos - rh::size) return errc::corrupt_record;
+    if (format::load16(h + rh::record_no) != k || format::load<std::uint8_t>(h + rh::type) == 0 ||
+        format::load<std::uint8_t>(h + rh::flags) != 0)
+      return errc::corrupt_record;
+    std::byte hc[rh::size];
+    std::memcpy(hc, h, rh::size);
+    format::store<std::uint32_t>(hc + rh::crc, 0);
+    if (crc32c_extend(crc32c(hc, rh::size), h + rh::size, len) != format::load32(h + rh::crc))
+      return errc::checksum_mismatch;
+    offsets.push_back(static_cast<std::uint32_t>(pos));
+    pos += rh::size + len;
+  }
+  if (pos != b.used) return errc::corrupt_record;
+  return errc{};
+}
+
+// Decodes record k of a checked block body. Precondition: check_block passed.
+inline log_record decode_record(const std::vector<std::byte>& body, std::uint32_t offset,
+                                const block_info& b, std::uint32_t k) {
+  namespace rh = format::rh;
+  const std::byte* h = body.data() + offset;
+  log_record r;
+  r.at = lsn(b.container, b.offset, k);
+  r.previous = lsn(format::load64(h + rh::previous));
+  r.undo_next = lsn(format::load64(h + rh::undo_next));
+  r.type = static_cast<record_type>(format::load<std::uint8_t>(h + rh::type));
+  r.stream_id = format::load32(h + rh::stream);
+  r.payload = std::span<const std::byte>(h + rh::size, format::load32(h + rh::length));
+  return r;
+}
+
+}  // namespace ktm::log::detail
