@@ -37,7 +37,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -52,6 +51,8 @@
 
 #include "ktm/error.hpp"
 #include "ktm/io/aligned_buffer.hpp"
+#include "ktm/io/fault_journal.hpp"
+#include "ktm/io/fault_spec.hpp"
 
 namespace ktm::io {
 
@@ -59,154 +60,6 @@ template <class Inner>
 class fault_injection;
 template <class InnerPolicy>
 class fault_injection_storage;
-
-enum class call_kind : std::uint8_t { open, read, write, flush, grow };
-inline constexpr std::size_t call_kind_count = 5;
-
-// A set of call kinds.
-struct kind_set {
-  std::uint8_t bits = 0;
-  constexpr kind_set() noexcept = default;
-  constexpr kind_set(call_kind k) noexcept : bits(static_cast<std::uint8_t>(1u << unsigned(k))) {}
-  static constexpr kind_set all() noexcept { return from_bits(0x1f); }
-  // read, write, flush, grow: calls on an open device.
-  static constexpr kind_set io() noexcept { return from_bits(0x1e); }
-  constexpr bool has(call_kind k) const noexcept { return (bits >> unsigned(k)) & 1u; }
-  friend constexpr kind_set operator|(kind_set a, kind_set b) noexcept {
-    return from_bits(static_cast<std::uint8_t>(a.bits | b.bits));
-  }
-
- private:
-  static constexpr kind_set from_bits(std::uint8_t b) noexcept {
-    kind_set s;
-    s.bits = b;
-    return s;
-  }
-};
-
-struct call_counts {
-  std::array<std::uint64_t, call_kind_count> by_kind{};
-
-  std::uint64_t of(call_kind k) const noexcept { return by_kind[std::size_t(k)]; }
-  std::uint64_t opens() const noexcept { return of(call_kind::open); }
-  std::uint64_t reads() const noexcept { return of(call_kind::read); }
-  std::uint64_t writes() const noexcept { return of(call_kind::write); }
-  std::uint64_t flushes() const noexcept { return of(call_kind::flush); }
-  std::uint64_t grows() const noexcept { return of(call_kind::grow); }
-  std::uint64_t total() const noexcept {
-    std::uint64_t t = 0;
-    for (auto n : by_kind) t += n;
-    return t;
-  }
-};
-
-// What a fault rule sees of a call.
-struct call_info {
-  call_kind kind;
-  std::string_view device;    // the file's name in its storage
-  std::uint64_t offset = 0;   // read/write: offset; grow: the new size
-  std::uint64_t length = 0;   // read/write: bytes
-  std::uint64_t nth_of_kind;  // 1-based, over all files, this call included
-  std::uint64_t nth_call;     // 1-based, over all kinds and files
-};
-
-enum class persistence : std::uint8_t {
-  once,        // the rule fires on one call, then is spent
-  persistent,  // once fired, it fires on every later matching call
-  every_match, // it fires on every matching call that meets its conditions
-};
-
-// What a crash keeps of the writes not covered by a flush.
-struct crash_spec {
-  enum class writes : std::uint8_t { lost, random_subset, kept };
-  enum class last : std::uint8_t { as_others, torn, garbage };
-
-  writes unflushed = writes::lost;
-  last last_write = last::as_others;  // the newest unflushed write of each file
-  std::uint64_t seed = 0;             // for random_subset, torn and garbage
-  std::string device{};               // torn/garbage only on this file ("" = every file)
-};
-
-// A fault rule. A call matches when its kind is in `kinds` and, if `device`
-// is not empty, its file is `device`. The rule counts matching calls; it
-// fires on a matching call when (nth == 0 or this is the nth match) and
-// `when` (if set) accepts it and a seeded draw falls below `per_million`.
-struct fault {
-  enum class action : std::uint8_t {
-    fail,          // the call fails with `error` and does nothing
-    crash_before,  // crash(crash) instead of the call; it returns device_failed
-    crash_after,   // do the call, then crash(crash); it returns device_failed
-  };
-
-  kind_set kinds = kind_set::io();
-  std::string device{};
-  std::uint64_t nth = 0;
-  std::function<bool(const call_info&)> when{};
-  std::uint32_t per_million = 1'000'000;
-  std::uint64_t seed = 0;
-  persistence lasting = persistence::once;
-  action what = action::fail;
-  errc error = errc::io_error;  // EIO: io_error; ENOSPC: no_space
-  crash_spec crash{};
-};
-
-namespace detail {
-
-// splitmix64: a tiny, fully specified generator (same sequence everywhere).
-struct splitmix64 {
-  std::uint64_t state;
-  std::uint64_t next() noexcept {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-};
-
-// Type-erased access to an inner device, kept by journal entries so a crash
-// can revert writes after the handle that made them is gone.
-class device_access {
- public:
-  virtual ~device_access() = default;
-  virtual std::size_t block() const = 0;
-  virtual std::uint64_t size() const = 0;
-  virtual std::error_code read(std::uint64_t off, std::span<std::byte> out) = 0;
-  virtual std::error_code write(std::uint64_t off, std::span<const std::byte> in) = 0;
-  virtual std::error_code flush() = 0;
-};
-
-template <class Inner>
-class access_to final : public device_access {
- public:
-  explicit access_to(std::shared_ptr<Inner> d) : d_(std::move(d)) {}
-  std::size_t block() const override { return d_->logical_block_size(); }
-  std::uint64_t size() const override { return d_->size(); }
-  std::error_code read(std::uint64_t o, std::span<std::byte> b) override { return d_->read(o, b); }
-  std::error_code write(std::uint64_t o, std::span<const std::byte> b) override {
-    return d_->write(o, b);
-  }
-  std::error_code flush() override { return d_->flush(); }
-
- private:
-  std::shared_ptr<Inner> d_;
-};
-
-struct journal_entry {
-  std::shared_ptr<device_access> dev;
-  std::uint64_t offset;
-  aligned_buffer before;
-  aligned_buffer after;
-};
-
-// One file as the controller sees it (shared by every handle on it).
-struct file_state {
-  std::string name;
-  call_counts counts{};
-  std::vector<journal_entry> unflushed{};
-  std::weak_ptr<device_access> last_access{};
-};
-
-}  // namespace detail
 
 class fault_controller {
  public:
@@ -492,9 +345,11 @@ class fault_controller {
       if ((*it)->name == device) dev = (*it)->last_access.lock();
     if (!dev) return make_error_code(errc::not_found);
     const std::uint64_t b = dev->block();
+    const std::uint64_t n = dev->size();
+    if (offset > n || length > n - offset) return make_error_code(errc::out_of_range);
     const std::uint64_t from = offset / b * b;
     const std::uint64_t to = (offset + length + b - 1) / b * b;
-    if (to > dev->size() || offset + length < offset) return make_error_code(errc::out_of_range);
+    if (to > n) return make_error_code(errc::out_of_range);
     aligned_buffer buf(static_cast<std::size_t>(to - from), static_cast<std::size_t>(b));
     if (auto ec = dev->read(from, buf.span())) return ec;
     how(buf.span().subspan(static_cast<std::size_t>(offset - from), length));

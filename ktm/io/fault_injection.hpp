@@ -49,7 +49,7 @@ class fault_injection {
  public:
   using inner_type = Inner;
 
-  // Wraps `inner` as a file named `name` of `controller`.
+  // Wraps `inner` as a file named `name` of `controller` (not null).
   fault_injection(Inner inner, std::shared_ptr<fault_controller> controller,
                   std::string name = "device")
       : inner_(std::make_shared<Inner>(std::move(inner))),
@@ -108,7 +108,11 @@ class fault_injection {
     return file_->name;
   }
   // True once a flush of this handle failed.
-  bool failed() const noexcept { return failed_; }
+  bool failed() const {
+    if (!ctl_) return false;
+    auto g = ctl_->lock();
+    return failed_;
+  }
   const std::shared_ptr<fault_controller>& controller() const noexcept { return ctl_; }
 
  private:

@@ -29,6 +29,7 @@
 #include <linux/fs.h>
 #endif
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -60,11 +61,11 @@ class posix_file {
   }
 
   posix_file(posix_file&& o) noexcept
-      : fd_(std::move(o.fd_)), blk_(o.blk_), failed_(std::exchange(o.failed_, false)) {}
+      : fd_(std::move(o.fd_)), blk_(o.blk_), failed_(o.failed_.exchange(false)) {}
   posix_file& operator=(posix_file&& o) noexcept {
     fd_ = std::move(o.fd_);
     blk_ = o.blk_;
-    failed_ = std::exchange(o.failed_, false);
+    failed_ = o.failed_.exchange(false);
     return *this;
   }
 
@@ -158,7 +159,7 @@ class posix_file {
 
   unique_fd fd_;
   bool blk_ = false;
-  bool failed_ = false;
+  std::atomic<bool> failed_{false};
 };
 
 static_assert(check_block_device<posix_file>());

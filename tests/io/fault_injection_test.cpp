@@ -1,0 +1,727 @@
+// Tests of ktm/io/fault_injection.hpp and ktm/io/fault_controller.hpp.
+//
+// Most tests wrap a memory_storage, so the bytes "on disk" after a crash are
+// read straight from the inner storage (tests/support/byte_edit.hpp).
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ktm/io/fault_injection.hpp"
+#include "ktm/io/memory_device.hpp"
+#include "ktm/io/posix_file.hpp"
+#include "tests/io/block_device_laws.hpp"
+#include "tests/io/io_policy_laws.hpp"
+#include "tests/support/byte_edit.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using ktm::errc;
+using ktm::open_mode;
+using ktm::io::call_kind;
+using ktm::io::crash_spec;
+using ktm::io::fault;
+using ktm::io::fault_controller;
+using ktm::io::fault_injection;
+using ktm::io::fault_injection_storage;
+using ktm::io::kind_set;
+using ktm::io::memory_device;
+using ktm::io::memory_storage;
+using ktm::io::persistence;
+using bytes = std::vector<std::byte>;
+
+namespace {
+
+using storage = fault_injection_storage<memory_storage>;
+using device = storage::device_type;
+
+struct rig {
+  explicit rig(std::size_t lbs = 1) : mem(lbs), s(mem, ctl) {}
+  memory_storage mem;
+  std::shared_ptr<fault_controller> ctl = std::make_shared<fault_controller>();
+  storage s;
+
+  device create(const std::string& name, std::uint64_t size) {
+    auto d = s.open(name, open_mode::create_new);
+    REQUIRE(d);
+    REQUIRE_FALSE(d->grow(size));
+    return std::move(*d);
+  }
+  bytes disk(const std::string& name) { return ktm::test::read_all(mem, name); }
+};
+
+bytes pattern(std::size_t n, std::uint32_t seed) {
+  bytes v(n);
+  ktm::test::fill_pattern(v, seed);
+  return v;
+}
+
+void put(bytes& model, std::uint64_t off, const bytes& b) {
+  std::copy(b.begin(), b.end(), model.begin() + static_cast<std::ptrdiff_t>(off));
+}
+
+bool region_is(const bytes& disk, std::uint64_t off, const bytes& b) {
+  return std::equal(b.begin(), b.end(), disk.begin() + static_cast<std::ptrdiff_t>(off));
+}
+
+bool region_zero(const bytes& disk, std::uint64_t off, std::size_t n) {
+  return std::all_of(disk.begin() + static_cast<std::ptrdiff_t>(off),
+                     disk.begin() + static_cast<std::ptrdiff_t>(off + n),
+                     [](std::byte c) { return c == std::byte{0}; });
+}
+
+}  // namespace
+
+TEST_CASE("a fault-injecting device obeys the block device laws while no fault fires") {
+  for (std::size_t b : {1u, 512u, 4096u}) {
+    INFO("logical block size " << b);
+    rig r(b);
+    int n = 0;
+    ktm::test::check_block_device_laws([&] {
+      auto d = r.s.open("d" + std::to_string(n++), open_mode::create_new);
+      REQUIRE(d);
+      return std::move(*d);
+    });
+    auto ctl = std::make_shared<fault_controller>();
+    ktm::test::check_block_device_laws(
+        [&] { return fault_injection<memory_device>(memory_device(b), ctl, "standalone"); });
+  }
+}
+
+TEST_CASE("a fault-injecting storage obeys the io policy laws") {
+  rig r;
+  ktm::test::check_io_policy_laws(r.s);
+  rig r4k(4096);
+  ktm::test::check_io_policy_laws(r4k.s);
+}
+
+TEST_CASE("a crash loses every write not covered by a flush") {
+  rig r;
+  auto f = r.create("f", 4096);
+  auto g = r.create("g", 4096);
+  auto h = r.create("h", 4096);
+  bytes model(4096, std::byte{0});
+  const auto a = pattern(1000, 1), b = pattern(1000, 2), c = pattern(500, 3);
+  REQUIRE_FALSE(f.write(0, a));
+  REQUIRE_FALSE(f.flush());
+  put(model, 0, a);
+  REQUIRE_FALSE(f.write(500, b));  // overlaps the flushed write
+  REQUIRE_FALSE(f.write(900, c));  // overlaps the unflushed one: reverted newest first
+  REQUIRE_FALSE(f.write(3000, c));
+  REQUIRE_FALSE(g.write(100, b));
+  REQUIRE_FALSE(h.write(100, c));
+  REQUIRE_FALSE(h.flush());
+  CHECK(r.ctl->unflushed_writes("f") == 3);
+  CHECK(r.ctl->unflushed_writes() == 4);
+
+  CHECK_FALSE(r.ctl->crash());
+  CHECK(r.ctl->crashes() == 1);
+  CHECK(r.ctl->unflushed_writes() == 0);
+  CHECK(r.disk("f") == model);
+  CHECK(r.disk("g") == bytes(4096, std::byte{0}));
+  bytes hm(4096, std::byte{0});
+  put(hm, 100, c);
+  CHECK(r.disk("h") == hm);
+}
+
+TEST_CASE("one crash hits the files of every storage sharing the controller") {
+  auto ctl = std::make_shared<fault_controller>();
+  memory_storage m1, m2;
+  storage s1(m1, ctl), s2(m2, ctl);
+  auto a = s1.open("same-name", open_mode::create_new);
+  auto b = s2.open("same-name", open_mode::create_new);
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE_FALSE(a->grow(64));
+  REQUIRE_FALSE(b->grow(64));
+  REQUIRE_FALSE(a->write(0, pattern(10, 1)));
+  REQUIRE_FALSE(b->write(0, pattern(10, 2)));
+  REQUIRE_FALSE(a->flush());  // covers only s1's file
+  CHECK_FALSE(ctl->crash());
+  CHECK(ktm::test::read_all(m1, "same-name") != bytes(64, std::byte{0}));
+  CHECK(ktm::test::read_all(m2, "same-name") == bytes(64, std::byte{0}));
+}
+
+TEST_CASE("after a crash, devices opened before it fail with device_failed until reopened") {
+  rig r;
+  auto f = r.create("f", 1024);
+  REQUIRE_FALSE(f.write(0, pattern(100, 1)));
+  REQUIRE_FALSE(r.ctl->crash());
+  const auto before = r.ctl->counts();
+  bytes buf(10);
+  CHECK(f.read(0, buf) == errc::device_failed);
+  CHECK(f.write(0, buf) == errc::device_failed);
+  CHECK(f.flush() == errc::device_failed);
+  CHECK(f.grow(4096) == errc::device_failed);
+  CHECK(r.ctl->counts().total() == before.total());  // dead calls are not counted
+  CHECK(f.size() == 1024);
+
+  auto again = r.s.open("f", open_mode::open_existing);
+  REQUIRE(again);
+  bytes back(100);
+  CHECK_FALSE(again->read(0, back));
+  CHECK(back == bytes(100, std::byte{0}));
+  CHECK_FALSE(again->write(0, back));
+  CHECK_FALSE(again->flush());
+
+  // A standalone device is dead too; wrapping its inner device again revives it.
+  auto ctl = std::make_shared<fault_controller>();
+  fault_injection<memory_device> d(memory_device(), ctl, "solo");
+  REQUIRE_FALSE(d.grow(16));
+  REQUIRE_FALSE(ctl->crash());
+  CHECK(d.flush() == errc::device_failed);
+  fault_injection<memory_device> revived(d.inner(), ctl, "solo");
+  CHECK_FALSE(revived.flush());
+}
+
+TEST_CASE("a flush through one handle covers the writes of every handle on the file") {
+  rig r;
+  auto f1 = r.create("f", 256);
+  auto f2 = r.s.open("f", open_mode::open_existing);
+  REQUIRE(f2);
+  const auto w = pattern(50, 4);
+  REQUIRE_FALSE(f2->write(10, w));
+  REQUIRE_FALSE(f1.flush());
+  REQUIRE_FALSE(r.ctl->crash());
+  CHECK(region_is(r.disk("f"), 10, w));
+}
+
+TEST_CASE("a keep-all crash keeps every unflushed write in order") {
+  rig r;
+  auto f = r.create("f", 2048);
+  bytes model(2048, std::byte{0});
+  for (std::uint32_t i = 0; i < 10; ++i) {
+    const auto w = pattern(300, i);
+    REQUIRE_FALSE(f.write(i * 150, w));  // each overlaps the one before
+    put(model, i * 150, w);
+  }
+  crash_spec s;
+  s.unflushed = crash_spec::writes::kept;
+  REQUIRE_FALSE(r.ctl->crash(s));
+  CHECK(r.disk("f") == model);
+}
+
+TEST_CASE("a random-subset crash is deterministic for a seed and keeps whole writes") {
+  // 16 disjoint unflushed writes of 100 bytes after a flushed base.
+  auto run = [](std::uint64_t seed) {
+    rig r;
+    auto f = r.create("f", 1600);
+    REQUIRE_FALSE(f.flush());
+    for (std::uint32_t i = 0; i < 16; ++i) REQUIRE_FALSE(f.write(i * 100, pattern(100, i)));
+    crash_spec s;
+    s.unflushed = crash_spec::writes::random_subset;
+    s.seed = seed;
+    REQUIRE_FALSE(r.ctl->crash(s));
+    return r.disk("f");
+  };
+  std::set<std::vector<bool>> outcomes;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    INFO("seed " << seed);
+    const auto disk = run(seed);
+    CHECK(run(seed) == disk);  // replays exactly
+    std::vector<bool> kept;
+    for (std::uint32_t i = 0; i < 16; ++i) {
+      const bool k = region_is(disk, i * 100, pattern(100, i));
+      CHECK((k || region_zero(disk, i * 100, 100)));  // all of a write or none of it
+      kept.push_back(k);
+    }
+    outcomes.insert(kept);
+  }
+  CHECK(outcomes.size() > 10);
+  CHECK(outcomes.count(std::vector<bool>(16, true)) == 0);
+  CHECK(outcomes.count(std::vector<bool>(16, false)) == 0);
+}
+
+TEST_CASE("a torn last write keeps some of its 512-byte sectors and loses the others") {
+  for (std::uint64_t seed = 0; seed < 16; ++seed) {
+    INFO("seed " << seed);
+    rig r;
+    auto f = r.create("f", 8192);
+    auto g = r.create("g", 8192);
+    REQUIRE_FALSE(f.flush());
+    const auto early = pattern(100, 50), last = pattern(1500, 51), other = pattern(700, 52);
+    REQUIRE_FALSE(f.write(6000, early));
+    REQUIRE_FALSE(f.write(700, last));  // sectors [700,1024) [1024,1536) [1536,2048) [2048,2200)
+    REQUIRE_FALSE(g.write(100, other));
+    crash_spec s;
+    s.unflushed = crash_spec::writes::kept;
+    s.last_write = crash_spec::last::torn;
+    s.seed = seed;
+    s.device = "f";  // g's last write follows `unflushed`
+    REQUIRE_FALSE(r.ctl->crash(s));
+    const auto disk = r.disk("f");
+    CHECK(region_is(disk, 6000, early));  // earlier unflushed writes kept
+    CHECK(region_is(r.disk("g"), 100, other));
+    const std::uint64_t cuts[] = {700, 1024, 1536, 2048, 2200};
+    int kept = 0;
+    for (int i = 0; i < 4; ++i) {
+      const bytes piece(last.begin() + static_cast<std::ptrdiff_t>(cuts[i] - 700),
+                        last.begin() + static_cast<std::ptrdiff_t>(cuts[i + 1] - 700));
+      const bool k = region_is(disk, cuts[i], piece);
+      CHECK((k || region_zero(disk, cuts[i], piece.size())));
+      kept += k;
+    }
+    CHECK(kept >= 1);
+    CHECK(kept <= 3);
+
+    rig again;  // same seed, same tear
+    auto f2 = again.create("f", 8192);
+    auto g2 = again.create("g", 8192);
+    REQUIRE_FALSE(f2.flush());
+    REQUIRE_FALSE(f2.write(6000, early));
+    REQUIRE_FALSE(f2.write(700, last));
+    REQUIRE_FALSE(g2.write(100, other));
+    REQUIRE_FALSE(again.ctl->crash(s));
+    CHECK(again.disk("f") == disk);
+  }
+}
+
+TEST_CASE("a device with 4096-byte sectors tears at 4096-byte granularity") {
+  rig r(4096);
+  auto f = r.create("f", 4 * 4096);
+  ktm::io::aligned_buffer w(4 * 4096, 4096);
+  ktm::test::fill_pattern(w.span(), 5);
+  REQUIRE_FALSE(f.write(0, w.span()));
+  crash_spec s;
+  s.last_write = crash_spec::last::torn;
+  s.seed = 3;
+  REQUIRE_FALSE(r.ctl->crash(s));
+  const auto disk = r.disk("f");
+  int kept = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const bytes block(w.data() + i * 4096, w.data() + (i + 1) * 4096);
+    const bool k = region_is(disk, i * 4096, block);
+    CHECK((k || region_zero(disk, i * 4096, 4096)));
+    kept += k;
+  }
+  CHECK(kept >= 1);
+  CHECK(kept <= 3);
+}
+
+TEST_CASE("garbage replaces the last written region and nothing else") {
+  rig r;
+  auto f = r.create("f", 4096);
+  const auto base = pattern(4096, 60);
+  REQUIRE_FALSE(f.write(0, base));
+  REQUIRE_FALSE(f.flush());
+  const auto w1 = pattern(200, 61), w2 = pattern(600, 62);
+  REQUIRE_FALSE(f.write(100, w1));
+  REQUIRE_FALSE(f.write(2000, w2));
+  crash_spec s;
+  s.unflushed = crash_spec::writes::kept;
+  s.last_write = crash_spec::last::garbage;
+  s.seed = 77;
+  REQUIRE_FALSE(r.ctl->crash(s));
+  const auto disk = r.disk("f");
+  bytes expect = base;
+  put(expect, 100, w1);
+  CHECK(std::equal(disk.begin(), disk.begin() + 2000, expect.begin()));
+  CHECK(std::equal(disk.begin() + 2600, disk.end(), expect.begin() + 2600));
+  CHECK_FALSE(region_is(disk, 2000, w2));
+  CHECK_FALSE(region_is(disk, 2000, bytes(base.begin() + 2000, base.begin() + 2600)));
+  // The same seed writes the same garbage.
+  rig again;
+  auto g = again.create("f", 4096);
+  REQUIRE_FALSE(g.write(0, base));
+  REQUIRE_FALSE(g.flush());
+  REQUIRE_FALSE(g.write(100, w1));
+  REQUIRE_FALSE(g.write(2000, w2));
+  REQUIRE_FALSE(again.ctl->crash(s));
+  CHECK(again.disk("f") == disk);
+}
+
+TEST_CASE("garbage on command overwrites a given region of a device") {
+  rig r;
+  auto f = r.create("f", 1024);
+  REQUIRE_FALSE(f.flush());
+  CHECK_FALSE(r.ctl->garbage("f", 100, 50, 9));
+  const auto disk = r.disk("f");
+  CHECK(region_zero(disk, 0, 100));
+  CHECK_FALSE(region_zero(disk, 100, 50));
+  CHECK(region_zero(disk, 150, 1024 - 150));
+}
+
+TEST_CASE("EIO or ENOSPC once on the nth call of each kind fails that call only") {
+  const call_kind kinds[] = {call_kind::open, call_kind::read, call_kind::write, call_kind::flush,
+                             call_kind::grow};
+  for (auto e : {errc::io_error, errc::no_space}) {
+    for (auto k : kinds) {
+      INFO("kind " << int(k) << " error " << int(e));
+      rig r;
+      auto f = r.create("f", 1024);
+      REQUIRE_FALSE(f.flush());
+      const auto id = r.ctl->fail_nth(k, 2, e, persistence::once);
+      bytes buf = pattern(64, 1);
+      std::uint64_t grow_to = 1024;
+      auto call = [&]() -> std::error_code {
+        switch (k) {
+          case call_kind::open: return r.s.open("f", open_mode::open_existing).code();
+          case call_kind::read: return f.read(0, buf);
+          case call_kind::write: return f.write(0, buf);
+          case call_kind::flush: return f.flush();
+          case call_kind::grow: return f.grow(grow_to += 512);
+        }
+        return {};
+      };
+      CHECK_FALSE(call());
+      const auto disk = r.disk("f");
+      ktm::test::fill_pattern(buf, 2);
+      const auto buf_before = buf;
+      CHECK(call() == e);
+      CHECK(r.ctl->fired(id) == 1);
+      // The failed call moved nothing.
+      CHECK(r.disk("f") == disk);
+      if (k == call_kind::read) CHECK(buf == buf_before);
+      if (k == call_kind::flush) {
+        CHECK(call() == errc::device_failed);  // fail-stop
+        auto again = r.s.open("f", open_mode::open_existing);
+        REQUIRE(again);
+        CHECK_FALSE(again->flush());
+      } else {
+        CHECK_FALSE(call());
+      }
+      CHECK(r.ctl->fired(id) == 1);
+    }
+  }
+}
+
+TEST_CASE("EIO or ENOSPC persistent from the nth call of a kind fails every later call of that kind") {
+  const call_kind kinds[] = {call_kind::open, call_kind::read, call_kind::write, call_kind::flush,
+                             call_kind::grow};
+  for (auto e : {errc::io_error, errc::no_space}) {
+    for (auto k : kinds) {
+      INFO("kind " << int(k) << " error " << int(e));
+      rig r;
+      auto f = r.create("f", 1024);
+      r.ctl->fail_nth(k, 2, e, persistence::persistent);
+      bytes buf(64);
+      std::uint64_t grow_to = 1024;
+      auto call = [&](device& d) -> std::error_code {
+        switch (k) {
+          case call_kind::open: return r.s.open("f", open_mode::open_existing).code();
+          case call_kind::read: return d.read(0, buf);
+          case call_kind::write: return d.write(0, buf);
+          case call_kind::flush: return d.flush();
+          case call_kind::grow: return d.grow(grow_to += 512);
+        }
+        return {};
+      };
+      CHECK_FALSE(call(f));
+      CHECK(call(f) == e);
+      if (k == call_kind::flush) {
+        CHECK(call(f) == errc::device_failed);
+        for (int i = 0; i < 3; ++i) {
+          auto d = r.s.open("f", open_mode::open_existing);
+          REQUIRE(d);
+          CHECK(call(*d) == e);  // every new handle's flush fails too
+        }
+      } else {
+        for (int i = 0; i < 5; ++i) CHECK(call(f) == e);
+        // Other kinds are unaffected.
+        if (k != call_kind::read) CHECK_FALSE(f.read(0, buf));
+        if (k != call_kind::write) CHECK_FALSE(f.write(0, buf));
+      }
+    }
+  }
+}
+
+namespace {
+
+// A small workload: returns the 1-based index of the first I/O call (read,
+// write, flush, grow) that failed, or 0. Opens are not I/O calls.
+std::uint64_t workload(storage& s) {
+  std::uint64_t n = 0;
+  auto step = [&n](std::error_code ec) {
+    ++n;
+    return !ec;
+  };
+  auto f = s.open("w", open_mode::open_or_create);
+  if (!f) return 1000;
+  bytes b = pattern(256, 8);
+  if (!step(f->grow(4096))) return n;
+  for (std::uint64_t i = 0; i < 3; ++i)
+    if (!step(f->write(i * 256, b))) return n;
+  if (!step(f->flush())) return n;
+  if (!step(f->read(0, b))) return n;
+  if (!step(f->read(256, b))) return n;
+  if (!step(f->grow(8192))) return n;
+  if (!step(f->write(5000, b))) return n;
+  if (!step(f->flush())) return n;
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("failing every I/O call in turn, the call that got the fault reports it") {
+  rig clean;
+  REQUIRE(workload(clean.s) == 0);
+  const auto total = clean.ctl->counts().total() - clean.ctl->counts().opens();
+  REQUIRE(total == 10);
+  for (auto e : {errc::io_error, errc::no_space}) {
+    for (std::uint64_t n = 1; n <= total; ++n) {
+      INFO("failing I/O call " << n);
+      rig r;
+      const auto id = r.ctl->fail_nth_io_call(n, e);
+      CHECK(workload(r.s) == n);
+      CHECK(r.ctl->fired(id) == 1);
+    }
+  }
+}
+
+TEST_CASE("a failed flush is fail-stop, and its writes are lost by a crash") {
+  rig r;
+  auto f = r.create("f", 1024);
+  REQUIRE_FALSE(f.write(0, pattern(100, 1)));
+  r.ctl->fail_nth(call_kind::flush, 1);
+  ktm::test::check_fail_stop_law(f);
+  CHECK(f.failed());
+  CHECK(r.ctl->unflushed_writes("f") == 1);
+  REQUIRE_FALSE(r.ctl->crash());
+  CHECK(r.disk("f") == bytes(1024, std::byte{0}));
+
+  // A real failure of the inner flush (fdatasync on a pipe) is fail-stop too.
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  ktm::io::unique_fd keep_read_end(p[0]);
+  fault_injection<ktm::io::posix_file> pf(ktm::io::posix_file(ktm::io::unique_fd(p[1])),
+                                          std::make_shared<fault_controller>(), "pipe");
+  ktm::test::check_fail_stop_law(pf);
+}
+
+TEST_CASE("a bit flip changes exactly one bit at the given device, offset and bit") {
+  for (std::size_t b : {1u, 4096u}) {
+    INFO("logical block size " << b);
+    rig r(b);
+    auto f = r.create("f", 8192);
+    auto g = r.create("g", 8192);
+    REQUIRE_FALSE(f.flush());
+    const auto before = r.disk("f");
+    CHECK_FALSE(r.ctl->flip_bit("f", 5000, 3));
+    auto after = r.disk("f");
+    CHECK(after[5000] == std::byte{8});
+    after[5000] = std::byte{0};
+    CHECK(after == before);
+    CHECK(r.disk("g") == bytes(8192, std::byte{0}));
+    // Every handle reads the flipped bit.
+    ktm::io::aligned_buffer buf(b == 1 ? 1 : b, b);
+    REQUIRE_FALSE(f.read(b == 1 ? 5000 : 4096, buf.span()));
+    CHECK(buf[b == 1 ? 0 : 5000 - 4096] == std::byte{8});
+    CHECK(r.ctl->flip_bit("nope", 0, 0) == errc::not_found);
+    CHECK(r.ctl->flip_bit("f", 8192, 0) == errc::out_of_range);
+  }
+  // A standalone device (no storage) is found through its live handle.
+  auto ctl = std::make_shared<fault_controller>();
+  memory_device inner;
+  fault_injection<memory_device> d(inner, ctl, "solo");
+  REQUIRE_FALSE(d.grow(16));
+  CHECK_FALSE(ctl->flip_bit("solo", 15, 7));
+  bytes one(1);
+  REQUIRE_FALSE(d.read(15, one));
+  CHECK(one[0] == std::byte{0x80});
+}
+
+TEST_CASE("the controller counts calls of each kind per device and in total") {
+  rig r;
+  auto f = r.create("f", 1024);  // 1 open, 1 grow
+  auto g = r.create("g", 1024);
+  bytes b(16);
+  REQUIRE_FALSE(f.write(0, b));
+  REQUIRE_FALSE(f.write(16, b));
+  REQUIRE_FALSE(f.write(32, b));
+  REQUIRE_FALSE(f.read(0, b));
+  REQUIRE_FALSE(f.read(0, b));
+  REQUIRE_FALSE(f.flush());
+  REQUIRE_FALSE(g.flush());
+  REQUIRE_FALSE(g.flush());
+  const auto cf = r.ctl->counts("f");
+  CHECK(cf.opens() == 1);
+  CHECK(cf.grows() == 1);
+  CHECK(cf.writes() == 3);
+  CHECK(cf.reads() == 2);
+  CHECK(cf.flushes() == 1);
+  CHECK(cf.total() == 8);
+  CHECK(r.ctl->counts("g").flushes() == 2);
+  const auto all = r.ctl->counts();
+  CHECK(all.opens() == 2);
+  CHECK(all.flushes() == 3);
+  CHECK(all.total() == 8 + 4);
+  // Calls failed by injection count; calls on a failed device do not.
+  r.ctl->fail_nth(call_kind::flush, 1);
+  CHECK(f.flush());
+  CHECK(f.flush() == errc::device_failed);
+  CHECK(r.ctl->counts("f").flushes() == 2);
+  r.ctl->reset_counts();
+  CHECK(r.ctl->counts().total() == 0);
+  CHECK(r.ctl->counts("g").total() == 0);
+}
+
+TEST_CASE("random failures from a seed replay exactly") {
+  auto run = [](std::uint64_t seed) {
+    rig r;
+    auto f = r.create("f", 4096);
+    r.ctl->fail_randomly(seed, 200'000, call_kind::write, errc::io_error);
+    std::vector<int> failed;
+    bytes b(8);
+    for (int i = 0; i < 200; ++i)
+      if (f.write(static_cast<std::uint64_t>(i) * 8, b)) failed.push_back(i);
+    return failed;
+  };
+  const auto a = run(42);
+  CHECK(run(42) == a);
+  CHECK(a.size() > 10);
+  CHECK(a.size() < 80);
+  CHECK(run(43) != a);
+}
+
+TEST_CASE("a crash at the nth write can land before it, or after it and tear it") {
+  SECTION("before: the write never happens and earlier unflushed writes are lost") {
+    rig r;
+    auto f = r.create("f", 4096);
+    r.ctl->crash_at(call_kind::write, 3);
+    CHECK_FALSE(f.write(0, pattern(100, 1)));
+    CHECK_FALSE(f.write(100, pattern(100, 2)));
+    CHECK(f.write(200, pattern(100, 3)) == errc::device_failed);
+    CHECK(r.ctl->crashes() == 1);
+    CHECK(r.disk("f") == bytes(4096, std::byte{0}));
+    CHECK(f.write(0, pattern(1, 1)) == errc::device_failed);
+  }
+  SECTION("after: the write lands, then is torn") {
+    rig r;
+    auto f = r.create("f", 4096);
+    crash_spec s;
+    s.unflushed = crash_spec::writes::kept;
+    s.last_write = crash_spec::last::torn;
+    s.seed = 5;
+    r.ctl->crash_at(call_kind::write, 3, s, true);
+    const auto w1 = pattern(100, 1), w2 = pattern(100, 2), w3 = pattern(2048, 3);
+    CHECK_FALSE(f.write(0, w1));
+    CHECK_FALSE(f.write(100, w2));
+    CHECK(f.write(1024, w3) == errc::device_failed);
+    const auto disk = r.disk("f");
+    CHECK(region_is(disk, 0, w1));
+    CHECK(region_is(disk, 100, w2));
+    int kept = 0;
+    for (std::size_t i = 0; i < 4; ++i)
+      kept += region_is(disk, 1024 + i * 512,
+                        bytes(w3.begin() + static_cast<std::ptrdiff_t>(i * 512),
+                              w3.begin() + static_cast<std::ptrdiff_t>(i * 512 + 512)));
+    CHECK(kept >= 1);
+    CHECK(kept <= 3);
+  }
+  SECTION("after a flush: the flushed writes survive though the caller saw a failure") {
+    rig r;
+    auto f = r.create("f", 4096);
+    r.ctl->crash_at(call_kind::flush, 1, {}, true);
+    const auto w = pattern(100, 1);
+    CHECK_FALSE(f.write(0, w));
+    CHECK(f.flush() == errc::device_failed);
+    CHECK(region_is(r.disk("f"), 0, w));
+  }
+  SECTION("around an open") {
+    rig r;
+    auto f = r.create("f", 4096);
+    REQUIRE_FALSE(f.write(0, pattern(100, 1)));
+    r.ctl->crash_at(call_kind::open, 1);
+    auto g = r.s.open("f", open_mode::open_existing);
+    CHECK(g.code() == errc::device_failed);
+    CHECK(g.error().file == "f");
+    CHECK(r.disk("f") == bytes(4096, std::byte{0}));
+    CHECK(r.s.open("f", open_mode::open_existing));
+  }
+}
+
+TEST_CASE("a renamed file keeps its journal and counters; a removed file drops its journal") {
+  rig r;
+  auto a = r.create("a", 256);
+  REQUIRE_FALSE(a.flush());
+  REQUIRE_FALSE(a.write(0, pattern(10, 1)));
+  REQUIRE_FALSE(r.s.rename("a", "b"));
+  CHECK(r.ctl->unflushed_writes("b") == 1);
+  CHECK(r.ctl->counts("b").writes() == 1);
+  CHECK(r.ctl->counts("a").total() == 0);
+  CHECK(a.name() == "b");
+
+  auto c = r.create("c", 256);
+  REQUIRE_FALSE(c.write(0, pattern(10, 2)));
+  REQUIRE_FALSE(r.s.remove("c"));
+  CHECK(r.ctl->unflushed_writes("c") == 0);
+
+  REQUIRE_FALSE(r.ctl->crash());
+  CHECK(r.disk("b") == bytes(256, std::byte{0}));
+  CHECK_FALSE(r.s.exists("c"));
+}
+
+TEST_CASE("a predicate or a device name selects which calls fail") {
+  rig r;
+  auto f = r.create("f", 8192);
+  auto g = r.create("g", 8192);
+  r.ctl->fail_when([](const ktm::io::call_info& c) { return c.offset >= 4096; }, errc::no_space,
+                   persistence::every_match, call_kind::write);
+  r.ctl->fail_nth(call_kind::read, 1, errc::io_error, persistence::once, "g");
+  bytes b(16);
+  CHECK_FALSE(f.write(0, b));
+  CHECK(f.write(4096, b) == errc::no_space);
+  CHECK_FALSE(f.write(100, b));
+  CHECK(g.write(5000, b) == errc::no_space);
+  CHECK_FALSE(f.read(0, b));
+  CHECK(g.read(0, b) == errc::io_error);
+  CHECK_FALSE(g.read(0, b));
+}
+
+TEST_CASE("removed or cleared faults stop firing") {
+  rig r;
+  auto f = r.create("f", 64);
+  bytes b(8);
+  const auto id = r.ctl->fail_when([](const auto&) { return true; }, errc::io_error,
+                                   persistence::persistent, call_kind::read);
+  CHECK(f.read(0, b) == errc::io_error);
+  r.ctl->remove_fault(id);
+  CHECK_FALSE(f.read(0, b));
+  r.ctl->fail_nth_io_call(1, errc::io_error, persistence::persistent);
+  CHECK(f.write(0, b) == errc::io_error);
+  r.ctl->clear_faults();
+  CHECK_FALSE(f.write(0, b));
+}
+
+TEST_CASE("writes into a grown region that were never flushed become zeros after a crash") {
+  // grow is taken as durable (the concept has no truncate), its new bytes as zeros.
+  rig r;
+  auto f = r.create("f", 512);
+  REQUIRE_FALSE(f.flush());
+  REQUIRE_FALSE(f.grow(1024));
+  REQUIRE_FALSE(f.write(600, pattern(100, 1)));
+  REQUIRE_FALSE(r.ctl->crash());
+  CHECK(r.disk("f") == bytes(1024, std::byte{0}));
+}
+
+TEST_CASE("a crash reverts unflushed writes on real files, even after the handle is closed") {
+  ktm::test::temp_dir dir;
+  auto ctl = std::make_shared<fault_controller>();
+  fault_injection_storage<ktm::io::posix_storage> s(ktm::io::posix_storage(dir.path().string()),
+                                                    ctl);
+  const auto kept = pattern(300, 1), lost = pattern(300, 2);
+  {
+    auto f = s.open("real", open_mode::create_new);
+    REQUIRE(f);
+    REQUIRE_FALSE(f->grow(4096));
+    REQUIRE_FALSE(f->write(0, kept));
+    REQUIRE_FALSE(f->flush());
+    REQUIRE_FALSE(f->write(200, lost));
+    REQUIRE_FALSE(f->write(3000, lost));
+  }
+  REQUIRE_FALSE(ctl->crash());
+  auto f = ktm::io::posix_file::open(dir.file("real"));
+  REQUIRE(f);
+  bytes disk(4096);
+  REQUIRE_FALSE(f->read(0, disk));
+  CHECK(region_is(disk, 0, kept));
+  CHECK(region_zero(disk, 300, 4096 - 300));
+  CHECK_FALSE(ctl->flip_bit("real", 0, 0));
+  REQUIRE_FALSE(f->read(0, disk));
+  CHECK(disk[0] == (kept[0] ^ std::byte{1}));
+}
