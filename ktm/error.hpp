@@ -48,6 +48,7 @@ enum class errc : int {
   too_many_streams = 40,
   too_many_containers = 41,
   corrupt_restart_area = 42,
+  writer_exists = 43,          // the stream has a marshalling area already
 
   // 60..99: transactions (ktm/tm, ktm/rm)
   invalid_state = 60,          // the call is not legal in the object's state
@@ -139,6 +140,7 @@ inline std::string error_category_impl::message(int v) const {
     case errc::too_many_streams: return "too many log streams";
     case errc::too_many_containers: return "too many containers";
     case errc::corrupt_restart_area: return "restart area is corrupt";
+    case errc::writer_exists: return "log stream has a writer already";
     case errc::invalid_state: return "operation not valid in the current state";
     case errc::transaction_aborted: return "transaction aborted";
     case errc::volatile_tm_durable_rm: return "a volatile transaction manager accepts only volatile resource managers";

@@ -48,6 +48,7 @@ struct base_metadata {
   std::uint32_t head_container = 0, head_offset = 0, epoch = 1;
   std::uint64_t head_seq = 1;
   std::uint32_t next_physical = 0, max_containers = 0;
+  std::uint32_t epoch_hint = 0;  // not stored: the largest epoch either slot names
   std::vector<stream_entry> streams;
   std::vector<container_entry> containers;
 
@@ -227,6 +228,15 @@ result<base_metadata> load_base(D& dev, const std::string& file) {
   if (auto ec = dev.read(0, both)) return failure(ec, position::at_offset(0), file);
   result<base_metadata> c0 = decode_base(both.first(format::base_copy_size), 0, file);
   result<base_metadata> c1 = decode_base(both.subspan(format::base_copy_size), format::base_copy_size, file);
+  // The next session's epoch must exceed any epoch a copy may have named,
+  // even one that failed validation (a larger number is always safe).
+  std::uint32_t hint = 0;
+  for (std::size_t k = 0; k < 2; ++k) {
+    const std::uint32_t e = format::load32(both.data() + k * format::base_copy_size + format::bf::epoch);
+    if (e < (1u << 30)) hint = std::max(hint, e);
+  }
+  if (c0) c0->epoch_hint = std::max(hint, c0->epoch);
+  if (c1) c1->epoch_hint = std::max(hint, c1->epoch);
   if (c0 && c1) return c0->generation >= c1->generation ? std::move(c0) : std::move(c1);
   if (c0) return c0;
   if (c1) return c1;

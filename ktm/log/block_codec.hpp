@@ -48,6 +48,12 @@ struct block_info {
   std::uint32_t container = 0, offset = 0, sectors = 0, used = 0, epoch = 0, count = 0;
 };
 
+// The trailer stamp of every sector of a block: mixes seq and epoch, so a
+// sector left over from an earlier session or cycle does not match.
+inline std::uint32_t sector_stamp(std::uint64_t seq, std::uint32_t epoch) noexcept {
+  return static_cast<std::uint32_t>((seq * 0x9e3779b97f4a7c15ull ^ (std::uint64_t{epoch} * 0xc2b2ae3d27d4eb4full)) >> 32);
+}
+
 inline std::size_t raw_of_body(std::size_t body_off) noexcept {
   return body_off / format::sector_body * format::sector_size + body_off % format::sector_body;
 }
@@ -117,7 +123,7 @@ class block_builder {
     for (std::size_t i = 0; i < sectors; ++i) {
       std::byte* t = buf_ + i * format::sector_size + format::sector_body;
       std::uint16_t flags = (i == 0 ? format::sector_begin : 0) | (i + 1 == sectors ? format::sector_end : 0);
-      format::store<std::uint32_t>(t, static_cast<std::uint32_t>(seq));
+      format::store<std::uint32_t>(t, sector_stamp(seq, epoch));
       format::store<std::uint16_t>(t + 4, static_cast<std::uint16_t>(i));
       format::store<std::uint16_t>(t + 6, flags);
     }
@@ -175,11 +181,11 @@ inline std::optional<block_info> parse_block_header(const std::byte* sector0, co
   return b;
 }
 
-// Does sector i of `raw` carry the trailer of the block with sequence `seq`?
-inline bool trailer_matches(const std::byte* raw, std::size_t i, std::uint64_t seq) noexcept {
+// Does sector i of `raw` carry a trailer of block (seq, epoch) at index i?
+inline bool trailer_matches(const std::byte* raw, std::size_t i, std::uint64_t seq, std::uint32_t epoch) noexcept {
   const std::byte* t = raw + i * format::sector_size + format::sector_body;
   std::uint16_t flags = format::load16(t + 6);
-  return format::load32(t) == static_cast<std::uint32_t>(seq) && format::load16(t + 4) == i &&
+  return format::load32(t) == sector_stamp(seq, epoch) && format::load16(t + 4) == i &&
          ((flags & format::sector_begin) != 0) == (i == 0);
 }
 
@@ -192,7 +198,7 @@ inline errc check_block(const std::byte* raw, const block_info& b, std::vector<s
                         std::vector<std::uint32_t>& offsets) {
   namespace rh = format::rh;
   for (std::size_t i = 0; i < b.sectors; ++i) {
-    if (!trailer_matches(raw, i, b.seq)) return errc::torn_write;
+    if (!trailer_matches(raw, i, b.seq, b.epoch)) return errc::torn_write;
     std::uint16_t flags = format::load16(raw + i * format::sector_size + format::sector_body + 6);
     if (((flags & format::sector_end) != 0) != (i + 1 == b.sectors)) return errc::torn_write;
   }

@@ -1,0 +1,188 @@
+// benchmarks/log_bench.cpp: the log's three figures against raw I/O.
+//
+//   1. Append throughput without force, 64 B, 1 KiB and 64 KiB records,
+//      against raw sequential pwrite of the same bytes (targets: >= 0.8x raw
+//      for 64 KiB; >= 5 million 64 B records per second on one thread).
+//   2. Forced append latency on one thread against one raw pwrite+fdatasync
+//      of the same size (target: <= 1.15x).
+//   3. Group commit: 1, 4, 16, 64 threads each appending a 100-byte record
+//      and forcing it; forced appends per second and device flushes per
+//      append (target at 64 threads: >= 20x the one-thread rate).
+// Every baseline is measured in the same run, in the same directory
+// ($KTM_BENCH_DIR, default /var/tmp/ktm-bench). `--short` (or
+// KTM_BENCH_SHORT=1) runs briefly, for CI.
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmarks/support/bench_dir.hpp"
+#include "benchmarks/support/counting_storage.hpp"
+#include "benchmarks/support/raw_io.hpp"
+#include "benchmarks/support/table.hpp"
+#include "ktm/io/posix_file.hpp"
+#include "ktm/log.hpp"
+
+namespace {
+
+using namespace ktm::bench;
+using storage_type = counting_storage<ktm::io::posix_storage>;
+using log_type = ktm::log::log<storage_type>;
+
+[[noreturn]] void die(const std::string& what, const ktm::failure& f) {
+  std::fprintf(stderr, "%s: %s\n", what.c_str(), f.message().c_str());
+  std::exit(1);
+}
+
+template <class R>
+auto must(R&& r, const char* what) {
+  if (!r) die(what, r.error());
+  return std::move(*r);
+}
+
+struct opened {
+  storage_type io;
+  log_type lg;
+  ktm::log::stream<storage_type> st;
+};
+
+// A fresh one-stream log in `dir`, large enough for `bytes` of records.
+opened make_log(const std::string& dir, std::uint64_t bytes) {
+  storage_type io{ktm::io::posix_storage(dir)};
+  ktm::log::log_options o;
+  o.container_size = 64u << 20;
+  o.containers = static_cast<std::uint32_t>(bytes / o.container_size + 3);
+  auto lg = must(log_type::create(io, "bench", o), "create log");
+  auto st = must(lg.create_stream("s"), "create stream");
+  return {std::move(io), std::move(lg), std::move(st)};
+}
+
+// 1. Unforced appends.
+struct throughput {
+  double log_rate;  // bytes per second
+  double raw_rate;
+  double records_per_second;
+};
+
+throughput measure_append(const bench_dir& dir, std::size_t record, std::uint64_t total) {
+  throughput t{};
+  t.raw_rate = raw_sequential_write_rate(dir.file("raw.dat"), record, total);
+  {
+    auto d = dir.fresh("log");
+    auto o = make_log(d, total * 11 / 10);
+    auto ma = must(o.st.marshalling_area(), "marshalling area");
+    std::vector<std::byte> buf(record, std::byte{0x5a});
+    const std::uint64_t n = total / record;
+    auto t0 = clock_type::now();
+    for (std::uint64_t i = 0; i < n; ++i) must(ma.append(buf), "append");
+    double s = seconds_since(t0);
+    t.log_rate = static_cast<double>(n * record) / s;
+    t.records_per_second = static_cast<double>(n) / s;
+    must(ma.flush_all(), "flush");
+  }
+  return t;
+}
+
+// 2. Forced append latency, seconds.
+double measure_forced_latency(const bench_dir& dir, std::size_t record, int iterations) {
+  auto d = dir.fresh("forced");
+  auto o = make_log(d, static_cast<std::uint64_t>(iterations) * (record + 4096));
+  auto ma = must(o.st.marshalling_area(), "marshalling area");
+  std::vector<std::byte> buf(record, std::byte{0x33});
+  for (int i = 0; i < 8; ++i) must(ma.append(buf, ktm::log::record_type::data, ktm::log::append_flags::force), "warm");
+  auto t0 = clock_type::now();
+  for (int i = 0; i < iterations; ++i)
+    must(ma.append(buf, ktm::log::record_type::data, ktm::log::append_flags::force), "forced append");
+  return seconds_since(t0) / iterations;
+}
+
+// 3. Group commit: appends per second and device flushes per append.
+struct group_result {
+  double per_second;
+  double flushes_per_append;
+};
+
+group_result measure_group(const bench_dir& dir, int threads, double seconds) {
+  auto d = dir.fresh("group");
+  auto o = make_log(d, 512u << 20);
+  auto ma = must(o.st.marshalling_area(), "marshalling area");
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> appends{0};
+  const auto flushes0 = o.io.flushes();
+  std::vector<std::thread> pool;
+  auto t0 = clock_type::now();
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      std::vector<std::byte> buf(100, std::byte{0x42});
+      std::uint64_t mine = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        must(ma.append(buf, ktm::log::record_type::data, ktm::log::append_flags::force), "forced append");
+        ++mine;
+      }
+      appends.fetch_add(mine);
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : pool) th.join();
+  double s = seconds_since(t0);
+  auto n = appends.load();
+  return {static_cast<double>(n) / s, static_cast<double>(o.io.flushes() - flushes0) / static_cast<double>(n)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool brief = short_mode();
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--short") == 0) brief = true;
+  bench_dir dir("log_bench");
+  std::printf("log_bench: directory %s%s\n", dir.path().c_str(), brief ? " (short mode)" : "");
+
+  // 1. Throughput.
+  const std::uint64_t total = brief ? (32u << 20) : (512u << 20);
+  table t1({"record", "ktm MB/s", "raw pwrite MB/s", "ktm/raw", "ktm records/s"});
+  double ratio_64k = 0, rate_64b = 0;
+  for (std::size_t record : {std::size_t{64}, std::size_t{1024}, std::size_t{65536}}) {
+    auto r = measure_append(dir, record, record == 64 ? total / 4 : total);
+    double ratio = r.log_rate / r.raw_rate;
+    if (record == 65536) ratio_64k = ratio;
+    if (record == 64) rate_64b = r.records_per_second;
+    t1.row({std::to_string(record) + " B", fmt(r.log_rate / 1e6, 1), fmt(r.raw_rate / 1e6, 1), fmt(ratio, 3),
+            fmt(r.records_per_second, 0)});
+  }
+  t1.print("Append without force (one thread)");
+  summary("append 64 KiB records, ktm/raw pwrite throughput", ratio_64k, "x", true, 0.8);
+  summary("append 64 B records, records per second", rate_64b / 1e6, "million/s", true, 5.0);
+
+  // 2. Forced latency.
+  const int iterations = brief ? 300 : 3000;
+  table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
+  double worst = 0;
+  for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
+    double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+    double ktm = measure_forced_latency(dir, record, iterations);
+    double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+    raw = (raw + raw2) / 2;  // bracket the log's run: the device drifts
+    worst = std::max(worst, ktm / raw);
+    t2.row({std::to_string(record) + " B", fmt(ktm * 1e6, 1), fmt(raw * 1e6, 1), fmt(ktm / raw, 3)});
+  }
+  t2.print("Forced append latency (one thread)");
+  summary("forced append latency, ktm/raw (worst size)", worst, "x", false, 1.15);
+
+  // 3. Group commit.
+  const double secs = brief ? 0.5 : 3.0;
+  table t3({"threads", "forced appends/s", "device flushes/append", "vs 1 thread"});
+  double one = 0, at64 = 0;
+  for (int threads : {1, 4, 16, 64}) {
+    auto g = measure_group(dir, threads, secs);
+    if (threads == 1) one = g.per_second;
+    if (threads == 64) at64 = g.per_second;
+    t3.row({std::to_string(threads), fmt(g.per_second, 0), fmt(g.flushes_per_append, 3),
+            fmt(g.per_second / one, 2) + "x"});
+  }
+  t3.print("Group commit: each thread appends 100 B and forces");
+  summary("group commit, 64 threads vs 1 thread", at64 / one, "x", true, 20.0);
+  return 0;
+}
