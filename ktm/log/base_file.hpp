@@ -14,6 +14,7 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 #include <cstdint>
 #include <set>
 #include <span>
@@ -23,6 +24,7 @@
 #include "ktm/concepts/block_device.hpp"
 #include "ktm/log/block_codec.hpp"
 #include "ktm/log/crc32c.hpp"
+#include "ktm/log/detail/aligned_buffer.hpp"
 #include "ktm/log/format.hpp"
 #include "ktm/log/lsn.hpp"
 #include "ktm/result.hpp"
@@ -54,6 +56,11 @@ struct base_metadata {
 
   lsn head() const noexcept { return lsn(head_container, head_offset, 0); }
 };
+
+// Epochs (open counts) are below this; a base copy naming a larger one is
+// corrupt. Keeps every epoch computation (one more than any seen, the window
+// of the next few sessions the tail scan looks at) far from overflow.
+inline constexpr std::uint32_t max_epoch = 1u << 30;
 
 // Checks geometry fields (used at create and on open).
 inline bool geometry_ok(const geometry& g) noexcept {
@@ -123,18 +130,21 @@ inline result<base_metadata> decode_base(std::span<const std::byte> copy, std::u
   using format::load32;
   using format::load64;
   auto bad = [&](std::size_t field) { return failure(errc::corrupt_base_file, position::at_offset(where + field), file); };
-  if (copy.size() < format::base_copy_size) return bad(0);
+  if (copy.size() < bf::header_size) return bad(copy.size());
   const std::byte* p = copy.data();
   if (load64(p + bf::magic) != format::base_magic) return bad(bf::magic);
   if (load32(p + bf::version) != format::version)
     return failure(errc::unsupported_version, position::at_offset(where + bf::version), file);
   if (load32(p + bf::copy_size) != format::base_copy_size) return bad(bf::copy_size);
   const std::uint32_t used = load32(p + bf::used);
-  if (used < bf::header_size || used > format::base_copy_size) return bad(bf::used);
+  // `copy` may be only the prefix that was read: `used` must lie within it
+  if (used < bf::header_size || used > format::base_copy_size || used > copy.size()) return bad(bf::used);
   {
-    std::vector<std::byte> tmp(p, p + used);
-    format::store<std::uint32_t>(tmp.data() + bf::crc, 0);
-    if (crc32c(tmp.data(), used) != load32(p + bf::crc)) return bad(bf::crc);
+    const std::byte zero[4] = {};
+    std::uint32_t c = crc32c(p, bf::crc);
+    c = crc32c_extend(c, zero, sizeof zero);
+    c = crc32c_extend(c, p + bf::crc + 4, used - bf::crc - 4);
+    if (c != load32(p + bf::crc)) return bad(bf::crc);
   }
   base_metadata m;
   m.generation = load64(p + bf::generation);
@@ -161,7 +171,8 @@ inline result<base_metadata> decode_base(std::span<const std::byte> copy, std::u
     return bad(bf::used);
   for (std::size_t i = 96; i < bf::header_size; ++i)
     if (p[i] != std::byte{0}) return bad(i);
-  if (m.epoch == 0 || m.epoch == 0xffffffffu) return bad(bf::epoch);
+  // epochs stay far below 2^32: the next session's is one more than any seen
+  if (m.epoch == 0 || m.epoch >= max_epoch) return bad(bf::epoch);
   if (m.head_seq == 0 || m.head_seq > (1ull << 62)) return bad(bf::head_seq);
   if (m.head_container > lsn::max_container) return bad(bf::head_container);
   if (m.head_offset < m.geo.first_block_units() || std::uint64_t{m.head_offset} * 512 > m.geo.container_size)
@@ -213,34 +224,49 @@ inline result<base_metadata> decode_base(std::span<const std::byte> copy, std::u
 }
 
 // Loads the newest valid copy. Errors: corrupt_base_file when neither copy
-// is valid (the position and file name of the first copy's first bad field).
+// is valid (the position and file name of the first copy's first bad field);
+// io_align_below_device when the log's io_align is smaller than the
+// device's logical block size (its blocks could not be written there).
+//
+// Reads only what it needs of each copy: the first device block, then the
+// `used` bytes the copy claims (each bounded by the copy size).
 template <block_device D>
 result<base_metadata> load_base(D& dev, const std::string& file) {
   const std::uint64_t size = dev.size();
   if (size < 2 * format::base_copy_size)
     return failure(errc::corrupt_base_file, position::at_offset(size), file);
-  std::vector<std::byte> buf(2 * format::base_copy_size + format::max_io_align);
-  // align the buffer for devices that need it
-  auto* raw = buf.data();
-  const std::size_t mis = reinterpret_cast<std::uintptr_t>(raw) % format::max_io_align;
-  std::byte* a = raw + (mis ? format::max_io_align - mis : 0);
-  std::span<std::byte> both(a, 2 * format::base_copy_size);
-  if (auto ec = dev.read(0, both)) return failure(ec, position::at_offset(0), file);
-  result<base_metadata> c0 = decode_base(both.first(format::base_copy_size), 0, file);
-  result<base_metadata> c1 = decode_base(both.subspan(format::base_copy_size), format::base_copy_size, file);
-  // The next session's epoch must exceed any epoch a copy may have named,
-  // even one that failed validation (a larger number is always safe).
+  std::size_t blk = std::max<std::size_t>(512, dev.logical_block_size());
+  if (blk > format::base_copy_size || (blk & (blk - 1)) != 0) blk = format::base_copy_size;
+  aligned_buffer buf(format::base_copy_size, std::max<std::size_t>(blk, 512));
+  std::optional<result<base_metadata>> c[2];
   std::uint32_t hint = 0;
   for (std::size_t k = 0; k < 2; ++k) {
-    const std::uint32_t e = format::load32(both.data() + k * format::base_copy_size + format::bf::epoch);
-    if (e < (1u << 30)) hint = std::max(hint, e);
+    const std::uint64_t where = k * format::base_copy_size;
+    if (auto ec = dev.read(where, buf.span().first(blk))) return failure(ec, position::at_offset(where), file);
+    const std::uint32_t used = format::load32(buf.data() + format::bf::used);
+    std::size_t n = blk;
+    if (used > blk && used <= format::base_copy_size) n = (used + blk - 1) / blk * blk;
+    if (n > blk)
+      if (auto ec = dev.read(where + blk, buf.span().subspan(blk, n - blk)))
+        return failure(ec, position::at_offset(where + blk), file);
+    // The next session's epoch must exceed any epoch a copy may have named,
+    // even one that failed validation (a larger number is always safe).
+    const std::uint32_t e = format::load32(buf.data() + format::bf::epoch);
+    if (e < max_epoch) hint = std::max(hint, e);
+    c[k] = decode_base(buf.span().first(n), where, file);
   }
+  result<base_metadata>& c0 = *c[0];
+  result<base_metadata>& c1 = *c[1];
   if (c0) c0->epoch_hint = std::max(hint, c0->epoch);
   if (c1) c1->epoch_hint = std::max(hint, c1->epoch);
-  if (c0 && c1) return c0->generation >= c1->generation ? std::move(c0) : std::move(c1);
-  if (c0) return c0;
-  if (c1) return c1;
-  return c0.error();
+  result<base_metadata>* w = nullptr;
+  if (c0 && c1) w = c0->generation >= c1->generation ? &c0 : &c1;
+  else if (c0) w = &c0;
+  else if (c1) w = &c1;
+  else return c0.error();
+  if (dev.logical_block_size() > (*w)->geo.io_align)
+    return failure(errc::io_align_below_device, position::at_offset(format::bf::io_align), file);
+  return std::move(*w);
 }
 
 // Writes `m` (whose generation the caller has already incremented) into
@@ -248,6 +274,8 @@ result<base_metadata> load_base(D& dev, const std::string& file) {
 // of base_copy_size bytes.
 template <block_device D>
 result<void> store_base(D& dev, const base_metadata& m, std::span<std::byte> scratch, const std::string& file) {
+  if (dev.logical_block_size() > m.geo.io_align)
+    return failure(errc::io_align_below_device, position::at_offset(format::bf::io_align), file);
   std::vector<std::byte> enc;
   encode_base(m, enc);
   std::memcpy(scratch.data(), enc.data(), enc.size());

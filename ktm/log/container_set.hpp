@@ -92,11 +92,14 @@ class container_set {
   container_set(Io* io, std::string log_name, geometry g) : io_(io), name_(std::move(log_name)), g_(g) {}
 
   // Creates container file `physical`, zero-filled, with an unassigned header.
+  // Errors: io_align_below_device when the device needs coarser alignment
+  // than the log's io_align.
   result<void> create(std::uint32_t physical, std::span<std::byte> scratch) {
     std::string file = container_file_name(name_, physical);
     auto d = io_->open(file, open_mode::create_new);
     if (!d) return std::move(d).error();
     auto dev = std::make_shared<device>(std::move(*d));
+    if (dev->logical_block_size() > g_.io_align) return failure(errc::io_align_below_device, {}, file);
     if (auto ec = dev->grow(g_.container_size)) return failure(ec, position::at_offset(0), file);
     encode_container_header({g_.log_id, physical, format::no_logical, 0, g_.container_size, 0},
                             scratch.first(g_.io_align));
@@ -114,6 +117,7 @@ class container_set {
     auto d = io_->open(file, open_mode::open_existing);
     if (!d) return std::move(d).error();
     auto dev = std::make_shared<device>(std::move(*d));
+    if (dev->logical_block_size() > g_.io_align) return failure(errc::io_align_below_device, {}, file);
     if (dev->size() != g_.container_size)
       return failure(errc::corrupt_container, position::at_offset(dev->size()), file);
     if (auto ec = dev->read(0, scratch.first(g_.io_align))) return failure(ec, position::at_offset(0), file);

@@ -12,8 +12,10 @@
 //     reservation; errc::reservation_exceeded if it has not enough).
 //     Errors: record_too_large, log_full / tail_pinned (see log_options),
 //     log_failed (fail-stop), stream_not_found (deleted).
-//   reserve(records, bytes)   negative values release; errc::log_full when
-//     the log cannot promise the room.
+//   reserve(records, bytes)   negative values release. When the log cannot
+//     promise the room it does what append does: grows (log_options::grow),
+//     then asks log_options::on_full once; errc::log_full (no grow, no
+//     callback) or errc::tail_pinned (asked, still short).
 //   flush_to_lsn(l) -> the next unflushed LSN; every record <= l is durable.
 //   flush_all()     -> the same for every record appended so far.
 #pragma once
@@ -51,13 +53,13 @@ class marshalling_area {
   result<lsn> append(std::span<const std::byte> payload, record_type type = record_type::data,
                      append_flags flags = append_flags::none, lsn undo_next = lsn::null()) {
     if (!is_client_type(type)) return errc::invalid_argument;
-    return c_->append(*w_, payload, static_cast<std::uint8_t>(type), flags, undo_next);
+    return c_->append_durable_base(*w_, payload, static_cast<std::uint8_t>(type), flags, undo_next);
   }
   result<lsn> append(std::string_view text, record_type type = record_type::data,
                      append_flags flags = append_flags::none, lsn undo_next = lsn::null()) {
     return append(std::as_bytes(std::span(text.data(), text.size())), type, flags, undo_next);
   }
-  result<void> reserve(std::int64_t records, std::int64_t bytes) { return c_->reserve(*w_, records, bytes); }
+  result<void> reserve(std::int64_t records, std::int64_t bytes) { return c_->reserve_or_grow(*w_, records, bytes); }
   std::int64_t reserved_records() const { return w_->reserved_records; }
   std::int64_t reserved_bytes() const { return w_->reserved_bytes; }
 
@@ -66,7 +68,7 @@ class marshalling_area {
 
   // Appends and forces a restart area; see stream::write_restart_area.
   result<lsn> write_restart_area(std::span<const std::byte> data, std::optional<lsn> new_base = std::nullopt) {
-    return c_->write_restart(*w_, data, new_base);
+    return c_->write_restart_durable_base(*w_, data, new_base);
   }
 
  private:

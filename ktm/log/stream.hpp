@@ -6,11 +6,15 @@
 //
 //   marshalling_area()            the stream's writer (one at a time)
 //   write_restart_area(data, nb)  appends and forces a restart record; with
-//                                 nb also moves the base to nb (nb >= base)
+//                                 nb also moves the base to nb (nb >= base).
+//                                 Acts as the stream's writer for the call:
+//                                 errc::writer_exists if a marshalling area
+//                                 is open (write through it instead)
 //   read_restart_area()           the latest (errc::no_restart_area if none)
 //   read_previous_restart_area(a) the one before restart area a
 //   advance_base(l)               records < l become reclaimable (l >= base);
-//                                 durable with the next base-file write
+//                                 durable when the next forced append,
+//                                 flush or restart area returns
 //   read_record(l)                one record, payload copied
 //   read_forward / read_backward / read_undo_next   views (reader.hpp)
 #pragma once
@@ -48,9 +52,21 @@ class stream {
     return ktm::log::marshalling_area<Io>(c_, s_);
   }
 
+  // The stream's writer for the duration of the call: errc::writer_exists
+  // while a marshalling area is open (use its write_restart_area then).
   result<lsn> write_restart_area(std::span<const std::byte> data, std::optional<lsn> new_base = std::nullopt) const {
+    KTM_TRY(c_->usable_now());
+    {
+      std::lock_guard lk(c_->state_mutex());
+      if (s_->deleted) return failure(errc::stream_not_found, {}, s_->name);
+      if (s_->has_writer) return failure(errc::writer_exists, {}, s_->name);
+      s_->has_writer = true;
+    }
     detail::writer_state w{s_};
-    return c_->write_restart(w, data, new_base);
+    auto r = c_->write_restart_durable_base(w, data, new_base);
+    std::lock_guard lk(c_->state_mutex());
+    s_->has_writer = false;
+    return r;
   }
   result<restart_area> read_restart_area() const {
     auto snap = c_->snapshot(*s_);

@@ -32,6 +32,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "ktm/concepts/io_policy.hpp"
@@ -39,6 +40,7 @@
 #include "ktm/log/block_codec.hpp"
 #include "ktm/log/container_set.hpp"
 #include "ktm/log/detail/aligned_buffer.hpp"
+#include "ktm/log/detail/flush_gate.hpp"
 #include "ktm/log/log_options.hpp"
 #include "ktm/log/lsn.hpp"
 #include "ktm/log/record.hpp"
@@ -76,6 +78,7 @@ class log_core {
   log_core& operator=(const log_core&) = delete;
   ~log_core() {
     if (opt_.persist_on_close) (void)close();
+    stop_writer();
   }
 
   // ---- lifetime -----------------------------------------------------------
@@ -135,21 +138,77 @@ class log_core {
                      append_flags flags, lsn undo_next);
   // Makes every record < target (and the one at target) durable if `durable`,
   // else only written to the device. Returns durable_lsn_ (or written_lsn_).
+  //
+  // A durable flush also writes the base file if a base was advanced since
+  // it was last written (see advance_base).
   result<lsn> flush_to(lsn target, bool durable) {
     std::unique_lock lk(mu_);
-    return flush_to_locked(lk, target, durable);
+    auto r = flush_to_locked(lk, target, durable);
+    if (!lk.owns_lock()) lk.lock();  // a durable flush may return unlocked
+    if (r && durable) KTM_TRY(persist_advanced_base_locked(lk));
+    return r;
   }
   result<lsn> flush_all() { return flush_to(lsn(lsn::invalid().raw() - 1), true); }
   result<void> reserve(writer_state& w, std::int64_t records, std::int64_t bytes);
   result<lsn> write_restart(writer_state& w, std::span<const std::byte> data, std::optional<lsn> new_base);
+  // Moves the base in memory at once (space becomes reclaimable once the base
+  // file records it). Durable when the next durable flush (forced append,
+  // flush_to_lsn, flush_all, write_restart_area) returns: that flush writes
+  // the base file too; see persist_advanced_base.
   result<void> advance_base(stream_state& s, lsn new_base) {
     std::lock_guard lk(mu_);
     KTM_TRY(usable());
     if (s.deleted) return failure(errc::stream_not_found, {}, s.name);
     if (!new_base.is_valid() || new_base < s.base || new_base > end_lsn_locked())
       return failure(errc::invalid_argument, position::at_lsn(new_base.raw()), s.name);
+    if (new_base != s.base && !base_dirty_) {
+      base_dirty_ = true;
+      base_dirty_gen_ = generation_;
+    }
     s.base = new_base;
     return {};
+  }
+  // Writes the base file if a base was advanced since it was last written
+  // (flushing every record first, as every base-file write does).
+  result<void> persist_advanced_base() {
+    std::unique_lock lk(mu_);
+    return persist_advanced_base_locked(lk);
+  }
+  // As append, then, for a forced append, persist_advanced_base.
+  result<lsn> append_durable_base(writer_state& w, std::span<const std::byte> payload, std::uint8_t type,
+                                  append_flags flags, lsn undo_next) {
+    auto l = append(w, payload, type, flags, undo_next);
+    if (l && has_flag(flags, append_flags::force)) KTM_TRY(persist_advanced_base());
+    return l;
+  }
+  // As write_restart, then persist_advanced_base.
+  result<lsn> write_restart_durable_base(writer_state& w, std::span<const std::byte> data,
+                                         std::optional<lsn> new_base) {
+    auto l = write_restart(w, data, new_base);
+    if (l) KTM_TRY(persist_advanced_base());
+    return l;
+  }
+  // As reserve, but when the log is short of room it does what append does:
+  // grows the log (log_options::grow) and then asks on_full once; still
+  // short after the callback: tail_pinned.
+  result<void> reserve_or_grow(writer_state& w, std::int64_t records, std::int64_t bytes) {
+    bool asked = false;
+    for (;;) {
+      auto r = reserve(w, records, bytes);
+      if (r || r.code() != make_error_code(errc::log_full)) return r;
+      bool retry = false;
+      if (can_grow()) retry = static_cast<bool>(add_container());
+      if (!retry && opt_.on_full && !asked) {
+        asked = true;
+        retry = opt_.on_full(full_info());
+      }
+      if (!retry) {
+        if (!asked) return r;
+        failure f = std::move(r).error();
+        f.code = make_error_code(errc::tail_pinned);
+        return f;
+      }
+    }
   }
 
   // ---- containers -----------------------------------------------------------
@@ -272,6 +331,9 @@ class log_core {
   bool slot_free(const typename container_set<Io>::slot& s, std::uint32_t tail_container) const {
     return s.logical == format::no_logical || s.logical < tail_container;
   }
+  // Room the log has now (in containers that exist): reservations are
+  // backed by it, so a reservation never depends on a later grow succeeding.
+  // When short, reserve and append grow the log (log_options::grow).
   std::int64_t available_locked() const {
     const std::uint32_t tl = tail_locked().container();
     std::int64_t per = static_cast<std::int64_t>(geo_.container_size) - geo_.io_align - geo_.block_size;
@@ -279,23 +341,36 @@ class log_core {
                      static_cast<std::int64_t>(end_lsn_locked().block_byte_offset()) - geo_.block_size;
     for (auto& s : cs_.slots())
       if (slot_free(s, tl)) a += per;
-    if (opt_.grow && opt_.max_containers > cs_.slots().size())
-      a += per * static_cast<std::int64_t>(opt_.max_containers - cs_.slots().size());
     return a;
   }
 
   result<lsn> flush_to_locked(std::unique_lock<std::mutex>& lk, lsn target, bool durable);
-  result<void> run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock);
+  result<void> run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock,
+                             std::size_t max_items = static_cast<std::size_t>(-1));
+  void wake_writer_locked();  // write-behind (see write_path.hpp)
+  void writer_loop();
+  void stop_writer();
   step open_block_locked(std::unique_lock<std::mutex>& lk, result<void>& err);
   void seal_locked();
   result<void> persist_locked(std::unique_lock<std::mutex>& lk);
   result<void> write_base_locked();
   result<void> add_container_locked(std::unique_lock<std::mutex>& lk);
+  result<void> persist_advanced_base_locked(std::unique_lock<std::mutex>& lk) {
+    if (!base_dirty_) return {};
+    if (generation_ > base_dirty_gen_) {  // written since the advance
+      base_dirty_ = false;
+      return {};
+    }
+    KTM_TRY(persist_locked(lk));
+    base_dirty_ = false;
+    return {};
+  }
   failure fail_stop(failure f) {
     if (!failed_) {
       failed_ = true;
       fail_ = f;
     }
+    gate_.fail();
     cv_.notify_all();
     return failure(errc::log_failed, f.where, f.file);
   }
@@ -335,11 +410,21 @@ class log_core {
   std::vector<pending_write> pending_;
   std::vector<std::shared_ptr<device>> dirty_devs_;  // written, not flushed
   bool io_busy_ = false;
+  bool inflight_durable_ = false;  // the I/O in flight ends with a device flush
+  lsn inflight_end_;               // what the I/O in flight covers (records below it)
+  std::uint64_t flush_gen_ = 0;    // durable flushes started (generations)
+  bool next_leader_ = false;       // a waiter will lead generation flush_gen_ + 1
+  flush_gate gate_;                // forcers sleep here (see write_path.hpp)
+  std::thread writer_;             // write-behind of full blocks (see write_path.hpp)
+  std::condition_variable writer_cv_;
+  bool writer_stop_ = false;
   bool failed_ = false, closed_ = false;
   failure fail_;
   std::uint32_t persisted_tail_ = 0;  // logical container of the persisted tail
   std::int64_t total_reserved_ = 0;
   std::uint64_t device_flushes_ = 0;
+  bool base_dirty_ = false;          // a base advanced since base_dirty_gen_ ...
+  std::uint64_t base_dirty_gen_ = 0; // ... the generation then on disk
 };
 
 }  // namespace ktm::log::detail

@@ -18,6 +18,7 @@ template <io_policy Io>
 result<std::shared_ptr<log_core<Io>>> log_core<Io>::open(Io& io, std::string name, const log_options& o,
                                                          recovery_action act) {
   if (name.empty() || o.write_buffers < 2) return errc::invalid_argument;
+  if (o.max_containers > format::max_containers) return errc::too_many_containers;
   const std::string base = base_file_name(name);
   auto bd = io.open(base, open_mode::open_existing);
   if (!bd) return std::move(bd).error();
@@ -33,7 +34,14 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::open(Io& io, std::string nam
   c->epoch_ = m.epoch;
   c->next_physical_ = m.next_physical;
   c->next_stream_id_ = m.next_stream_id;
-  c->base_scratch_ = aligned_buffer(format::base_copy_size, m.geo.io_align);
+  // room for the largest base copy this session can write: every stream,
+  // every container it may grow to (and at least one io_align unit)
+  {
+    const std::size_t most = format::bf::header_size + format::max_streams * format::se::size +
+                             std::max<std::size_t>({m.containers.size(), o.max_containers, 2}) * format::ce::size;
+    const std::size_t a = m.geo.io_align;
+    c->base_scratch_ = aligned_buffer(std::min(format::base_copy_size, std::max(a, (most + a - 1) / a * a)), a);
+  }
   for (auto& e : m.streams) {
     auto s = std::make_shared<stream_state>();
     s->id = e.id;
@@ -92,43 +100,115 @@ result<void> log_core<Io>::recover(recovery_action act, base_metadata& m,
   // the chain it never decreases, so a block left by an earlier session
   // beyond a cut point is not taken for a continuation.
   std::uint32_t E = m.epoch;
-  std::uint32_t max_epoch = m.epoch;
+  std::uint32_t max_epoch_seen = m.epoch;
   std::uint64_t seq = m.head_seq;
   lsn pos = m.head();
   aligned_buffer win(geo_.block_size, geo_.io_align);
   std::vector<std::byte> body;
   std::vector<std::uint32_t> offsets;
   tail_report rep;
+  using slot_t = typename container_set<Io>::slot;
 
-  auto read_at = [&](typename container_set<Io>::slot& s, std::uint64_t off, std::size_t n) -> result<void> {
+  auto read_at = [&](slot_t& s, std::uint64_t off, std::size_t n) -> result<void> {
     if (auto ec = s.dev->read(off, win.span().first(n))) return failure(ec, position::at_offset(off), s.file);
     return {};
   };
-  // Is there a later block of this session that says `seq` was durable?
-  auto proves_durable = [&](typename container_set<Io>::slot& s, std::uint64_t from) -> result<bool> {
+  // A block header of this log, of this epoch chain (epoch in [E, max_epoch)).
+  auto chain_header = [&](const std::byte* p) -> std::optional<block_info> {
+    auto h = parse_block_header(p, geo_);
+    if (h && h->epoch >= E && h->epoch < max_epoch) return h;
+    return std::nullopt;
+  };
+  // Does any block header in `s` (from byte `from` on) satisfy `pred`?
+  auto any_block = [&](slot_t& s, std::uint64_t from, auto&& pred) -> result<bool> {
     for (std::uint64_t off = from; off + geo_.io_align <= geo_.container_size;) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(geo_.block_size, geo_.container_size - off));
       KTM_TRY(read_at(s, off, n));
-      for (std::size_t i = 0; i + geo_.io_align <= n; i += geo_.io_align) {
-        auto h = parse_block_header(win.data() + i, geo_);
-        if (h && h->epoch >= E && h->seq > seq && h->durable_seq >= seq) return true;
-      }
+      for (std::size_t i = 0; i + geo_.io_align <= n; i += geo_.io_align)
+        if (auto h = chain_header(win.data() + i); h && pred(*h)) return true;
       off += n;
     }
     return false;
   };
+  // Is there a later block of this chain that says `seq` was durable? Looks
+  // after the damage in its container, then in every container not in use
+  // (whatever its header says: a damaged header hides nothing).
+  auto proves_durable = [&](slot_t* s, std::uint64_t from) -> result<bool> {
+    auto later = [&](const block_info& h) { return h.seq > seq && h.durable_seq >= seq; };
+    if (s) {
+      auto r = any_block(*s, from, later);
+      if (!r || *r) return r;
+    }
+    for (auto& other : cs_.slots()) {
+      if (&other == s || other.logical != format::no_logical) continue;
+      auto r = any_block(other, geo_.first_block_units() * 512ull, later);
+      if (!r || *r) return r;
+    }
+    return false;
+  };
+  // Damage at `at` (block at `off` of `s`, `dropped` bytes): an error, or a
+  // cut here (report filled), per the recovery mode.
+  auto damaged = [&](errc damage, slot_t& s, std::uint64_t off, lsn at, std::uint64_t dropped,
+                     std::uint64_t scan_from) -> result<void> {
+    rep.damaged = true;
+    rep.reason = damage;
+    rep.file = s.file;
+    rep.offset = off;
+    rep.at = at;
+    rep.bytes_dropped = (dropped + geo_.io_align - 1) / geo_.io_align * geo_.io_align;
+    if (act == recovery_action::fail) return failure(damage, position::at_offset(off), s.file);
+    if (act == recovery_action::tolerate_tail) {
+      auto pr = proves_durable(&s, scan_from);
+      if (!pr) return std::move(pr).error();
+      if (*pr) return failure(damage, position::at_offset(off), s.file);
+    }
+    return {};
+  };
 
   for (;;) {
     if (!geo_.block_fits_at(pos.block_offset())) {
+      // The writer moved on to logical container L: the container whose
+      // header says so (L, first block seq, this epoch chain) holds it.
+      if (pos.container() >= lsn::max_container) break;  // no L to move to
       const std::uint32_t L = pos.container() + 1;
       std::size_t found = headers.size();
+      bool ambiguous = false;
       for (std::size_t i = 0; i < headers.size(); ++i) {
         auto& h = headers[i];
-        if (h && h->logical_id == L && h->first_seq == seq && h->epoch >= E &&
-            cs_.slots()[i].logical == format::no_logical)
+        if (!h || h->logical_id != L || h->first_seq != seq || h->epoch < E || h->epoch >= max_epoch ||
+            cs_.slots()[i].logical != format::no_logical)
+          continue;
+        if (found == headers.size() || h->epoch > headers[found]->epoch) {
           found = i;
+          ambiguous = false;
+        } else if (h->epoch == headers[found]->epoch) {
+          ambiguous = true;  // one session never assigns L twice
+        }
       }
-      if (found == headers.size()) break;  // the writer never moved on: clean end
+      if (found != headers.size() && ambiguous) {
+        auto& s = cs_.slots()[found];
+        KTM_TRY(damaged(errc::corrupt_container, s, 0, lsn(L, geo_.first_block_units(), 0), geo_.io_align,
+                        geo_.first_block_units() * 512ull));
+        break;
+      }
+      if (found == headers.size()) {
+        // No header says the writer moved on. It did if a container whose
+        // header is damaged holds a block of L in this chain: damage, not
+        // an end.
+        slot_t* hit = nullptr;
+        for (std::size_t i = 0; i < headers.size() && !hit; ++i) {
+          auto& s = cs_.slots()[i];
+          if (headers[i] || s.logical != format::no_logical) continue;
+          auto r = any_block(s, geo_.first_block_units() * 512ull,
+                             [&](const block_info& h) { return h.container == L && h.seq >= seq; });
+          if (!r) return std::move(r).error();
+          if (*r) hit = &s;
+        }
+        if (hit)
+          KTM_TRY(damaged(errc::corrupt_container, *hit, 0, lsn(L, geo_.first_block_units(), 0), geo_.io_align,
+                          geo_.first_block_units() * 512ull));
+        break;  // the writer never moved on: a clean end (or the cut)
+      }
       cs_.slots()[found].logical = L;
       pos = lsn(L, geo_.first_block_units(), 0);
     }
@@ -137,8 +217,8 @@ result<void> log_core<Io>::recover(recovery_action act, base_metadata& m,
     const std::uint64_t off = pos.block_byte_offset();
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(geo_.block_size, geo_.container_size - off));
     KTM_TRY(read_at(*slot, off, n));
-    auto h = parse_block_header(win.data(), geo_);
-    const bool ours = h && h->seq == seq && h->epoch >= E;
+    auto h = chain_header(win.data());
+    const bool ours = h && h->seq == seq;
     errc damage{};
     std::uint64_t dropped = geo_.io_align;
     if (ours && h->container == pos.container() && h->offset == pos.block_offset()) {
@@ -149,7 +229,7 @@ result<void> log_core<Io>::recover(recovery_action act, base_metadata& m,
         ++seq;
         ++rep.blocks_recovered;
         E = h->epoch;
-        max_epoch = std::max(max_epoch, E);
+        max_epoch_seen = std::max(max_epoch_seen, E);
         continue;
       }
       dropped = std::uint64_t{h->sectors} * 512;
@@ -160,34 +240,13 @@ result<void> log_core<Io>::recover(recovery_action act, base_metadata& m,
       bool torn = false;
       // a later session's torn block: epochs E .. E + 8
       for (std::size_t i = 0; i < n / 512; ++i)
-        for (std::uint32_t e = E; e <= E + 8; ++e)
-          if (trailer_matches(win.data(), i, seq, e)) torn = true, last = i;
+        for (std::uint64_t e = E; e <= std::uint64_t{E} + 8; ++e)
+          if (trailer_matches(win.data(), i, seq, static_cast<std::uint32_t>(e))) torn = true, last = i;
       if (!torn) break;  // clean end
       damage = errc::torn_write;
       dropped = (last + 1) * 512;
     }
-    rep.damaged = true;
-    rep.reason = damage;
-    rep.file = slot->file;
-    rep.offset = off;
-    rep.at = pos;
-    rep.bytes_dropped = (dropped + geo_.io_align - 1) / geo_.io_align * geo_.io_align;
-    if (act == recovery_action::fail) return failure(damage, position::at_offset(off), slot->file);
-    if (act == recovery_action::tolerate_tail) {
-      auto pr = proves_durable(*slot, off + geo_.io_align);
-      if (!pr) return std::move(pr).error();
-      bool proof = *pr;
-      for (std::size_t i = 0; !proof && i < headers.size(); ++i) {
-        auto& ch = headers[i];
-        if (ch && ch->epoch >= E && ch->logical_id != format::no_logical && ch->logical_id > pos.container() &&
-            cs_.slots()[i].logical == format::no_logical) {
-          auto p2 = proves_durable(cs_.slots()[i], geo_.first_block_units() * 512ull);
-          if (!p2) return std::move(p2).error();
-          proof = *p2;
-        }
-      }
-      if (proof) return failure(damage, position::at_offset(off), slot->file);
-    }
+    KTM_TRY(damaged(damage, *slot, off, pos, dropped, off + geo_.io_align));
     break;  // cut here
   }
   next_pos_ = durable_lsn_ = written_lsn_ = pos;
@@ -199,7 +258,7 @@ result<void> log_core<Io>::recover(recovery_action act, base_metadata& m,
     if (s->last >= pos) s->last = lsn::null();
   }
   report_ = rep;
-  m.epoch = max_epoch;
+  m.epoch = max_epoch_seen;
   return {};
 }
 

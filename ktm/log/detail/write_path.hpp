@@ -110,15 +110,39 @@ void log_core<Io>::seal_locked() {
   open_ = false;
 }
 
+// Takes every sealed block (sealing the open one first if `seal`), writes
+// them and, if `durable`, flushes every container written since the last
+// flush. With `unlock` the mutex is released during the I/O, and a durable
+// run that succeeds returns with it released (the waiters of its generation
+// are woken after the mutex is dropped, so neither they nor the appenders
+// wait on it for the wake-ups). A failure returns with the mutex held.
 template <io_policy Io>
-result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock) {
+result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock,
+                                         std::size_t max_items) {
   io_busy_ = true;
-  if (seal && open_) seal_locked();
-  std::vector<pending_write> items = std::move(pending_);
-  pending_.clear();
+  inflight_durable_ = durable;
+  if (seal && open_ && builder_.count() > 0) seal_locked();
+  std::vector<pending_write> items;
+  if (pending_.size() <= max_items) {
+    items = std::move(pending_);
+    pending_.clear();
+  } else {  // the oldest max_items (write-behind, one block at a time)
+    const auto n = static_cast<std::ptrdiff_t>(max_items);
+    items.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
+    pending_.erase(pending_.begin(), pending_.begin() + n);
+  }
   const std::uint64_t grabbed_seq = sealed_seq_;
-  std::vector<std::shared_ptr<device>> to_flush;
-  if (durable) to_flush = std::move(dirty_devs_);
+  std::uint64_t gen = 0;
+  if (durable) {
+    gen = ++flush_gen_;
+    next_leader_ = false;  // whoever was to lead this generation need not
+  }
+  inflight_end_ = written_lsn_;
+  for (auto& it : items)
+    if (it.end > inflight_end_) inflight_end_ = it.end;
+  // every container written since the last flush (a write-only run keeps
+  // them all, not just its own, for the next flush)
+  std::vector<std::shared_ptr<device>> to_flush = std::move(dirty_devs_);
   dirty_devs_.clear();
   for (auto& it : items)
     if (std::find(to_flush.begin(), to_flush.end(), it.dev) == to_flush.end()) to_flush.push_back(it.dev);
@@ -142,6 +166,7 @@ result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool 
   }
   if (unlock) lk.lock();
   io_busy_ = false;
+  inflight_durable_ = false;
   if (err) return fail_stop(*err);
   device_flushes_ += flushes;
   for (auto& it : items) {
@@ -155,9 +180,25 @@ result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool 
     dirty_devs_ = std::move(to_flush);
   }
   cv_.notify_all();
+  if (!pending_.empty() && writer_.joinable()) writer_cv_.notify_one();
+  if (durable) {
+    const std::uint64_t d = durable_lsn_.raw();
+    if (unlock) lk.unlock();
+    gate_.complete(gen, d);
+  }
   return {};
 }
 
+// Group commit. A forcer whose record is durable returns. If no I/O is in
+// flight it leads: seals the open block (so the flush takes every record
+// appended so far), writes the sealed blocks, flushes once, wakes the
+// waiters of its generation. If a flush (generation g) is in flight, a
+// forcer whose record it covers sleeps until g completes; one whose record
+// came later belongs to g + 1: the first of those sleeps on g too and then
+// leads g + 1 (or finds it started), the others sleep until g + 1 completes.
+// So the records that arrive during a flush all go into the next one, each
+// forcer is woken once, and each batch costs one device flush. A durable
+// call may return with `lk` released (a woken forcer does not retake it).
 template <io_policy Io>
 result<lsn> log_core<Io>::flush_to_locked(std::unique_lock<std::mutex>& lk, lsn target, bool durable) {
   for (;;) {
@@ -165,13 +206,89 @@ result<lsn> log_core<Io>::flush_to_locked(std::unique_lock<std::mutex>& lk, lsn 
     const lsn bound = durable ? durable_lsn_ : written_lsn_;
     // covered already, or nothing exists beyond what is covered
     if (target < bound || bound >= end_lsn_locked()) return bound;
-    if (io_busy_) {  // follower: wait for the flush in flight, then look again
+    if (!io_busy_) {
+      if (!durable) {
+        KTM_TRY(run_io_locked(lk, open_ && target >= open_pos_, false, true));
+        continue;
+      }
+      // leader: one write + flush covers every record appended so far
+      KTM_TRY(run_io_locked(lk, true, true, true));  // returns unlocked
+      const lsn d(gate_.durable());
+      if (target < d) return d;
+      lk.lock();
+      continue;
+    }
+    if (!durable || !inflight_durable_) {  // a write-only I/O in flight: wait for it
       cv_.wait(lk);
       continue;
     }
-    // leader: one write + flush covers every record appended so far
-    KTM_TRY(run_io_locked(lk, open_ && target >= open_pos_, durable, true));
+    std::uint64_t g = flush_gen_;
+    bool lead = false;
+    if (!(target < inflight_end_)) {  // not in the flush in flight: in the next one
+      if (!next_leader_) {
+        next_leader_ = lead = true;
+      } else {
+        ++g;
+      }
+    }
+    lk.unlock();
+    gate_.wait(g);
+    if (!lead && !gate_.failed()) {
+      const lsn d(gate_.durable());
+      if (target < d) return d;
+    }
+    lk.lock();
   }
+}
+
+// Write-behind. For I/O policies that declare `static constexpr bool
+// write_behind = true` (posix_storage: a write is a copy into the page
+// cache, as costly as encoding the block), a block sealed because it is
+// full is written by a writer thread of the log, one block at a time, while
+// appenders fill the next buffer; an appender waits only when every buffer
+// is sealed and unwritten. The thread starts with the first full block, is
+// one more I/O owner under the io_busy_ protocol (a forcer finding it busy
+// waits for its one block, then leads), and stops when the log_core is
+// destroyed. A failed write makes the log fail-stop like any other. Other
+// policies (memory, fault injection: tests, fuzzing) keep writing in the
+// caller's thread, deterministically.
+template <class Io>
+inline constexpr bool write_behind_v = requires { requires Io::write_behind; };
+
+template <io_policy Io>
+void log_core<Io>::wake_writer_locked() {
+  if constexpr (write_behind_v<Io>) {
+    if (writer_.joinable()) {
+      if (!io_busy_) writer_cv_.notify_one();
+      return;
+    }
+    if (writer_stop_ || failed_ || closed_) return;
+    try {
+      writer_ = std::thread([this] { writer_loop(); });
+    } catch (...) {
+      writer_stop_ = true;  // no thread: write in the callers' threads as before
+    }
+  }
+}
+
+template <io_policy Io>
+void log_core<Io>::writer_loop() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    writer_cv_.wait(lk, [&] { return writer_stop_ || (!failed_ && !io_busy_ && !pending_.empty()); });
+    if (writer_stop_) return;
+    (void)run_io_locked(lk, false, false, true, 1);  // a failure is fail-stop; callers see it
+  }
+}
+
+template <io_policy Io>
+void log_core<Io>::stop_writer() {
+  {
+    std::lock_guard lk(mu_);
+    writer_stop_ = true;
+  }
+  writer_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
 }
 
 template <io_policy Io>
@@ -253,6 +370,7 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
       }
       if (builder_.fits(payload.size())) break;
       seal_locked();
+      wake_writer_locked();
     }
     if (st == step::again) continue;
     if (st == step::need_space) {
