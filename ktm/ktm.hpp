@@ -6,3 +6,5 @@
 #include "ktm/concepts/block_device.hpp"
 #include "ktm/concepts/io_policy.hpp"
 #include "ktm/log.hpp"
+#include "ktm/tm.hpp"
+#include "ktm/rm.hpp"

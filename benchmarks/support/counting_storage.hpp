@@ -39,6 +39,7 @@ class counting_storage {
     std::shared_ptr<std::atomic<std::uint64_t>> n_;
   };
   using device_type = device;
+  static constexpr bool write_behind = requires { requires Inner::write_behind; };
 
   explicit counting_storage(Inner inner)
       : inner_(std::move(inner)), flushes_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}

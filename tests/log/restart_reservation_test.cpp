@@ -26,7 +26,7 @@ TEST_CASE("restart areas are read latest first and back along their chain") {
     auto ma = s->marshalling_area();
     REQUIRE(ma->append(as_bytes("old")));
     data = *ma->append(as_bytes("keep"));
-    r1 = *s->write_restart_area(as_bytes("first"));
+    r1 = *ma->write_restart_area(as_bytes("first"));
     REQUIRE(ma->append(as_bytes("more")));
     r2 = *ma->write_restart_area(as_bytes("second"), data);
     CHECK(s->base_lsn() == data);

@@ -1,0 +1,82 @@
+// ktm/concepts/enlistment_storage.hpp: the concept of an enlistment storage,
+// the policy that knows a TM's resource managers and keeps each
+// transaction's enlistments.
+//
+// Minimal complete definition (s an S&, set an S::set_type&, f a callable
+// f(enlistment&, const Invoker&), g a callable g(const Invoker&), rm an R&):
+//   S::is_static          constexpr bool: the set of RM types is fixed
+//   S::may_hold_durable   constexpr bool: a durable RM can be enlisted
+//   typename S::set_type  one transaction's enlistments; default-constructed
+//                         empty; enlistment addresses stable for its lifetime
+//   s.size(set) -> std::size_t          enlistments in use
+//   s.for_each_slot(set, f)             each enlistment in use, in enlistment
+//                                       order, with an invoker for its RM
+//   s.for_each_rm(g)                    each RM known to the TM
+//   s.add(set, rm, accept_durable) -> result<enlistment*>
+//       a fresh slot for rm: errc::already_enlisted, errc::rm_not_found,
+//       errc::capacity_exhausted, errc::volatile_tm_durable_rm
+//
+// Laws (tests/tm/storage_laws.hpp checks them for every model):
+//   - add then for_each_slot visits the new slot exactly once;
+//   - adding the same RM twice to one set fails with errc::already_enlisted;
+//   - a static model allocates nothing per transaction.
+// Models: static_storage<RMs...>, inline_array_storage<N>, dynamic_storage.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+
+#include "ktm/result.hpp"
+#include "ktm/tm/detail/rm_vtable.hpp"
+
+namespace ktm::tm {
+namespace detail {
+
+struct probe_slot_fn {
+  template <class Inv>
+  void operator()(enlistment&, const Inv&) const {}
+};
+struct probe_rm_fn {
+  template <class Inv>
+  void operator()(const Inv&) const {}
+};
+
+template <class S>
+concept has_storage_flags = requires {
+  { S::is_static } -> std::convertible_to<bool>;
+  { S::may_hold_durable } -> std::convertible_to<bool>;
+};
+template <class S>
+concept has_set_type = requires { typename S::set_type; } && std::default_initializable<typename S::set_type>;
+template <class S>
+concept has_size = has_set_type<S> && requires(S& s, typename S::set_type& set) {
+  { s.size(set) } -> std::same_as<std::size_t>;
+};
+template <class S>
+concept has_for_each_slot = has_set_type<S> && requires(S& s, typename S::set_type& set) {
+  s.for_each_slot(set, probe_slot_fn{});
+};
+template <class S>
+concept has_for_each_rm = requires(S& s) { s.for_each_rm(probe_rm_fn{}); };
+
+}  // namespace detail
+
+template <class S>
+concept enlistment_storage = detail::has_storage_flags<S> && detail::has_set_type<S> &&
+                             detail::has_size<S> && detail::has_for_each_slot<S> &&
+                             detail::has_for_each_rm<S>;
+
+template <class S>
+consteval bool check_enlistment_storage() {
+  static_assert(detail::has_storage_flags<S>,
+                "enlistment_storage: missing `static constexpr bool is_static` or `may_hold_durable`");
+  static_assert(detail::has_set_type<S>,
+                "enlistment_storage: missing default-constructible member type `set_type`");
+  static_assert(detail::has_size<S>, "enlistment_storage: missing `std::size_t size(set_type&)`");
+  static_assert(detail::has_for_each_slot<S>,
+                "enlistment_storage: missing `void for_each_slot(set_type&, F)`");
+  static_assert(detail::has_for_each_rm<S>, "enlistment_storage: missing `void for_each_rm(F)`");
+  return enlistment_storage<S>;
+}
+
+}  // namespace ktm::tm

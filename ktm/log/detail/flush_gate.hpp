@@ -1,0 +1,94 @@
+// ktm/log/detail/flush_gate.hpp: where forcers sleep until "their" device
+// flush has completed (the waiting half of the log's group commit).
+//
+// Durable flushes are numbered (generations, 1, 2, ...; one at a time, in
+// order). A forcer that finds flush g in flight and its record covered by g
+// waits for g; one whose record came after g was sealed waits for g + 1.
+// Waiters of one generation share a wake-up word (slot g % 4), so completing
+// g wakes exactly its own waiters, and no one waiting for g + 1 (no
+// thundering herd), and a woken waiter reads the outcome from atomics here
+// without taking the log's mutex (no convoy on it).
+//
+// On Linux the words are futexes; elsewhere std::atomic::wait/notify_all.
+// Correctness rests on the atomics alone (seq_cst): complete() publishes the
+// durable LSN, then the generation, then bumps the slot word, and wakes only
+// if someone registered on the slot; a waiter registers, reads the word,
+// re-checks the generation, and sleeps only if the word is unchanged.
+#pragma once
+
+#include <atomic>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace ktm::log::detail {
+
+class flush_gate {
+ public:
+  // Sleeps until generation g has completed or the gate failed.
+  void wait(std::uint64_t g) noexcept {
+    slot& s = slots_[g % slot_count];
+    s.waiters.fetch_add(1);
+    for (;;) {
+      const std::uint32_t seen = s.word.load();
+      if (done_.load() >= g || failed_.load()) break;
+      sleep_on(s.word, seen);
+    }
+    s.waiters.fetch_sub(1);
+  }
+
+  // Flush g completed: every record below `durable` (a raw LSN) is durable.
+  void complete(std::uint64_t g, std::uint64_t durable) noexcept {
+    durable_.store(durable);
+    done_.store(g);
+    wake(slots_[g % slot_count]);
+  }
+
+  // A write or flush failed: wakes everyone, for good.
+  void fail() noexcept {
+    failed_.store(true);
+    for (auto& s : slots_) wake(s);
+  }
+
+  std::uint64_t durable() const noexcept { return durable_.load(); }
+  std::uint64_t done() const noexcept { return done_.load(); }
+  bool failed() const noexcept { return failed_.load(); }
+
+ private:
+  static constexpr std::size_t slot_count = 4;
+  struct alignas(64) slot {
+    std::atomic<std::uint32_t> word{0};
+    std::atomic<std::uint32_t> waiters{0};
+  };
+
+  static void wake(slot& s) noexcept {
+    s.word.fetch_add(1);
+    if (s.waiters.load() == 0) return;
+#if defined(__linux__)
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&s.word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+              nullptr, 0);
+#else
+    s.word.notify_all();
+#endif
+  }
+  static void sleep_on(std::atomic<std::uint32_t>& w, std::uint32_t seen) noexcept {
+#if defined(__linux__)
+    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+#else
+    w.wait(seen);
+#endif
+  }
+
+  std::atomic<std::uint64_t> done_{0}, durable_{0};
+  std::atomic<bool> failed_{false};
+  slot slots_[slot_count];
+};
+
+}  // namespace ktm::log::detail

@@ -1,0 +1,69 @@
+// ktm/tm/thread_pool_dispatcher.hpp: handlers run on a pool of worker
+// threads owned by the TM; their returned replies flow back to the
+// transaction from the worker.
+//
+// Threads workers are started with the TM and joined when it is destroyed;
+// deliveries still queued then are run first. Handlers for different
+// enlistments of one transaction may run at the same time.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <thread>
+
+#include "ktm/concepts/notification_dispatcher.hpp"
+#include "ktm/tm/notification_queue.hpp"
+
+namespace ktm::tm {
+
+template <std::size_t Threads = 2>
+class thread_pool_dispatcher {
+  static_assert(Threads > 0, "thread_pool_dispatcher: needs at least one thread");
+
+ public:
+  static constexpr bool is_inline = false;
+
+  thread_pool_dispatcher() {
+    for (auto& t : workers_) t = std::thread([this] { run(); });
+  }
+  thread_pool_dispatcher(const thread_pool_dispatcher&) = delete;
+  thread_pool_dispatcher& operator=(const thread_pool_dispatcher&) = delete;
+  ~thread_pool_dispatcher() {
+    stopping_.store(true, std::memory_order_release);
+    queue_.close();
+    for (auto& t : workers_) t.join();
+  }
+
+  template <class Invoker>
+  reply dispatch(const Invoker& inv, enlistment* e, const notification& n) {
+    queue_.push(queued_notification(inv.erase(), e, n));
+    return reply::later();
+  }
+  template <class Invoker>
+  std::size_t cancel(const Invoker&, const transaction_core& c) {
+    return queue_.cancel(c);
+  }
+
+  static constexpr std::size_t threads() noexcept { return Threads; }
+
+ private:
+  void run() {
+    for (;;) {
+      if (auto q = queue_.pop(std::chrono::milliseconds(100))) {
+        q->run();
+      } else if (stopping_.load(std::memory_order_acquire) && queue_.size() == 0) {
+        return;
+      }
+    }
+  }
+
+  notification_queue queue_;
+  std::atomic<bool> stopping_{false};
+  std::array<std::thread, Threads> workers_;
+};
+
+static_assert(check_notification_dispatcher<thread_pool_dispatcher<1>>());
+
+}  // namespace ktm::tm

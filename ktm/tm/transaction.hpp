@@ -1,0 +1,376 @@
+// ktm/tm/transaction.hpp: a transaction of a basic_transaction_manager TM.
+//
+// The caller owns the object (usually on its stack): `auto tx = tm.begin();`.
+// It cannot move (enlistments and queued notifications point into it). Its
+// destructor rolls back a transaction that has not prepared (RAII), then
+// waits until every notification it sent has been answered; the TM must
+// outlive it.
+//
+// The protocol (presumed abort), driven by whichever thread completes a
+// phase: commit() -> PREPREPARE to each live enlistment -> PREPARE -> commit
+// point (log: commit record, forced) -> COMMIT -> committed (log: end
+// record, queued). With exactly one live enlistment whose mask has
+// SINGLE_PHASE_COMMIT, that RM alone gets SINGLE_PHASE_COMMIT instead; a
+// reject switches to the full protocol at once. A rollback (client, RM,
+// timeout, dropped handle, log failure) sends ROLLBACK to every live
+// enlistment that has not itself rolled back. Enlistments whose mask lacks a
+// notification skip that phase as if they had answered done.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <future>
+#include <system_error>
+#include <utility>
+
+#include "ktm/result.hpp"
+#include "ktm/concepts/log_backend.hpp"
+#include "ktm/tm/detail/tm_record.hpp"
+#include "ktm/tm/enlistment_handle.hpp"
+#include "ktm/tm/resource_manager.hpp"
+#include "ktm/tm/transaction_core.hpp"
+
+namespace ktm::tm {
+
+template <class TM>
+class basic_transaction : public transaction_core {
+  static void drive_thunk(transaction_core& c) { static_cast<basic_transaction&>(c).drive_locked(); }
+  static constexpr hooks hooks_{&drive_thunk};
+
+ public:
+  using manager_type = TM;
+  using storage_type = typename TM::storage_type;
+  using dispatcher_type = typename TM::dispatcher_type;
+  using log_type = typename TM::log_type;
+
+  basic_transaction(TM& tm, const guid& uow) noexcept : transaction_core(&hooks_, uow), tm_(&tm) {}
+  basic_transaction(const basic_transaction&) = delete;
+  basic_transaction& operator=(const basic_transaction&) = delete;
+
+  ~basic_transaction() {
+    if (settled_on_creator_thread()) return;
+    bool timer;
+    {
+      guard g(*this);
+      if (is_before_prepared(internal_state())) {
+        request_rollback_locked(abort_reason::destroyed);
+        drive_locked();
+      }
+      if (is_done() && pending_ == 0 && inflight_ == 0 && !timer_armed_) return;
+      timer = timer_armed_;
+    }
+    if (timer) tm_->timer().cancel(*this);
+    wait_until([&] { return is_done() && pending_ == 0; });
+    if constexpr (!dispatcher_type::is_inline) {
+      std::size_t dropped = 0;
+      tm_->storage().for_each_slot(set_, [&](enlistment&, const auto& inv) {
+        dropped += tm_->dispatcher().cancel(inv, *this);
+      });
+      guard g(*this);
+      inflight_ -= static_cast<std::uint32_t>(dropped);
+    }
+    wait_until([&] { return inflight_ == 0; });
+  }
+
+  TM& manager() const noexcept { return *tm_; }
+
+  // Enlists rm, which must be one of the TM's RMs (static storage) or
+  // registered with it (tm.add_resource_manager). Only while active:
+  // errc::invalid_state once commit started, errc::transaction_aborted after
+  // a rollback; also already_enlisted, rm_not_found, capacity_exhausted,
+  // volatile_tm_durable_rm, tm_not_online.
+  template <class R>
+  result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
+    static_assert(check_resource_manager<R>());
+    guard g(*this);
+    if (tm_->state() == tm_state::offline) return errc::tm_not_online;
+    const tx_state s = internal_state();
+    if (s == tx_state::rolling_back || s == tx_state::aborted) return errc::transaction_aborted;
+    if (s != tx_state::active || client_decided_) return errc::invalid_state;
+    result<enlistment*> slot = tm_->storage().add(set_, rm, log_type::durable);
+    if (!slot) return std::move(slot).error();
+    detail::enlistment_access::bind(**slot, *this, mask, key);
+    return enlistment_handle(**slot);
+  }
+
+  std::size_t enlistment_count() const {
+    guard g(*this);
+    return tm_->storage().size(const_cast<typename storage_type::set_type&>(set_));
+  }
+
+  // Rolls back unless prepared within d (from now). Only while active.
+  template <class Rep, class Period>
+  result<void> set_timeout(std::chrono::duration<Rep, Period> d) {
+    guard g(*this);
+    if (internal_state() != tx_state::active) return errc::invalid_state;
+    timer_armed_ = true;
+    tm_->timer().schedule(*this, std::chrono::steady_clock::now() +
+                                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(d));
+    return {};
+  }
+
+  // Commits and waits for the outcome: success, errc::transaction_aborted
+  // (see reason()), errc::in_doubt, or errc::invalid_state when commit or
+  // rollback was called before.
+  result<void> commit() {
+    {
+      guard g(*this);
+      if (std::error_code ec = start_commit_locked()) return ec;
+      drive_locked();
+    }
+    if (!is_done()) wait_until([&] { return is_done(); });
+    return outcome_result();
+  }
+
+  // Starts the commit; on_done(result<void>) runs once with the outcome, in
+  // the thread that decides it (possibly this one, before returning). A
+  // failure to start is returned and on_done is not called.
+  template <class F>
+  result<void> commit_async(F&& on_done) {
+    guard g(*this);
+    if (std::error_code ec = start_commit_locked()) return ec;
+    completion_ = completion_callback(std::forward<F>(on_done));
+    drive_locked();
+    return {};
+  }
+  std::future<result<void>> commit_async() {
+    return as_future([this](auto&& f) { return this->commit_async(std::forward<decltype(f)>(f)); });
+  }
+
+  // Rolls back and waits until every ROLLBACK is answered. Succeeds too when
+  // an RM or a timeout rolled the transaction back already.
+  result<void> rollback() {
+    {
+      guard g(*this);
+      if (std::error_code ec = start_rollback_locked()) return ec;
+      drive_locked();
+    }
+    if (!is_done()) wait_until([&] { return is_done(); });
+    return {};
+  }
+  template <class F>
+  result<void> rollback_async(F&& on_done) {
+    guard g(*this);
+    if (std::error_code ec = start_rollback_locked()) return ec;
+    if (is_done()) {
+      fire_ = completion_callback(std::forward<F>(on_done));
+      has_fire_ = true;
+    } else {
+      completion_ = completion_callback(std::forward<F>(on_done));
+    }
+    drive_locked();
+    return {};
+  }
+  std::future<result<void>> rollback_async() {
+    return as_future([this](auto&& f) { return this->rollback_async(std::forward<decltype(f)>(f)); });
+  }
+
+ private:
+  template <class Start>
+  static std::future<result<void>> as_future(Start start) {
+    std::promise<result<void>> p;
+    std::future<result<void>> f = p.get_future();
+    result<void> started = start([p = std::move(p)](result<void> r) mutable { p.set_value(std::move(r)); });
+    if (!started) {
+      std::promise<result<void>> failed;
+      failed.set_value(std::move(started));
+      return failed.get_future();
+    }
+    return f;
+  }
+
+  std::error_code start_commit_locked() {
+    if (client_decided_) return errc::invalid_state;
+    const tx_state s = internal_state();
+    if (s == tx_state::rolling_back || s == tx_state::aborted) {
+      client_decided_ = true;
+      return errc::transaction_aborted;
+    }
+    if (s != tx_state::active) return errc::invalid_state;
+    client_decided_ = true;
+    if (tm_->state() == tm_state::offline) {
+      request_rollback_locked(abort_reason::tm_offline);
+      drive_locked();
+      return errc::tm_not_online;
+    }
+    clock_ = tm_->clock().advance();
+    enlistment* candidate = nullptr;
+    unsigned live = 0;
+    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
+      if (e.status() != enlistment_status::active) return;
+      ++live;
+      if (e.mask().has(notify::single_phase_commit)) candidate = &e;
+    });
+    if (live == 1 && candidate) {
+      single_phase_ = candidate;
+      set_state_locked(tx_state::single_phase_committing);
+    } else {
+      set_state_locked(tx_state::prepreparing);
+    }
+    need_send_ = true;
+    return {};
+  }
+
+  std::error_code start_rollback_locked() {
+    if (client_decided_) return errc::invalid_state;
+    const tx_state s = internal_state();
+    if (s == tx_state::rolling_back || s == tx_state::aborted) {
+      client_decided_ = client_rolled_back_ = true;
+      return {};
+    }
+    if (!is_before_prepared(s)) return errc::invalid_state;
+    client_decided_ = client_rolled_back_ = true;
+    request_rollback_locked(abort_reason::client);
+    return {};
+  }
+
+  // Runs the protocol forward as far as it goes without waiting. Lock held.
+  void drive_locked() {
+    for (;;) {
+      if (merge_clock_ != 0) {
+        tm_->clock().merge(merge_clock_);
+        merge_clock_ = 0;
+      }
+      if (rollback_requested_ != abort_reason::none) {
+        begin_rollback_locked();
+        continue;
+      }
+      if (need_send_) {
+        need_send_ = false;
+        send_phase_locked();
+        continue;
+      }
+      if (pending_ != 0 || !advance_locked()) return;
+    }
+  }
+
+  void begin_rollback_locked() {
+    const abort_reason why = std::exchange(rollback_requested_, abort_reason::none);
+    const tx_state s = internal_state();
+    if (!is_before_prepared(s) && s != tx_state::prepared) return;  // too late
+    set_state_locked(tx_state::rolling_back);
+    reason_ = why;
+    pending_ = 0;
+    progressed_ = true;
+    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
+      switch (e.status()) {
+        case enlistment_status::active:
+        case enlistment_status::awaiting_preprepare:
+        case enlistment_status::preprepared:
+        case enlistment_status::awaiting_prepare:
+        case enlistment_status::prepared:
+          detail::enlistment_access::set_status(e, enlistment_status::needs_rollback);
+          break;
+        default: break;
+      }
+    });
+    need_send_ = true;
+  }
+
+  // Sends the current phase's notification to every enlistment due one.
+  void send_phase_locked() {
+    using st = enlistment_status;
+    const tx_state phase = internal_state();
+    notify kind;
+    st from, awaiting, skipped;
+    switch (phase) {
+      case tx_state::prepreparing: kind = notify::preprepare, from = st::active, awaiting = st::awaiting_preprepare, skipped = st::preprepared; break;
+      case tx_state::preparing: kind = notify::prepare, from = st::preprepared, awaiting = st::awaiting_prepare, skipped = st::prepared; break;
+      case tx_state::single_phase_committing: kind = notify::single_phase_commit, from = st::active, awaiting = st::awaiting_single_phase, skipped = st::active; break;
+      case tx_state::committing: kind = notify::commit, from = st::prepared, awaiting = st::awaiting_commit, skipped = st::committed; break;
+      case tx_state::rolling_back: kind = notify::rollback, from = st::needs_rollback, awaiting = st::awaiting_rollback, skipped = st::rolled_back; break;
+      case tx_state::in_doubt: kind = notify::rm_disconnected, from = st::unused, awaiting = st::unused, skipped = st::unused; break;
+      default: return;
+    }
+    notification n{id_, kind, tm_->clock().now(), {}};
+    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
+      // A reply moved the protocol on (or asked for a rollback): stop.
+      if (internal_state() != phase || rollback_requested_ != abort_reason::none) return;
+      if (phase == tx_state::in_doubt) {       // informational, no answer
+        if (&e == single_phase_ || !e.mask().has(kind)) return;
+        n.key = e.key();
+        deliver(inv, e, n);
+        return;
+      }
+      if (phase == tx_state::single_phase_committing && &e != single_phase_) return;
+      if (e.status() != from) return;
+      if (!e.mask().has(kind)) {
+        detail::enlistment_access::set_status(e, skipped);
+        return;
+      }
+      detail::enlistment_access::set_status(e, awaiting);
+      ++pending_;
+      n.key = e.key();
+      const reply r = deliver(inv, e, n);
+      if (!r.is_later()) apply_returned_locked(e, kind, r);
+    });
+  }
+
+  template <class Invoker>
+  reply deliver(const Invoker& inv, enlistment& e, const notification& n) {
+    if constexpr (!dispatcher_type::is_inline) ++inflight_;
+    return tm_->dispatcher().dispatch(inv, &e, n);
+  }
+
+  // The current phase is complete (nothing pending): move to the next.
+  // Returns false when there is nothing more to do now.
+  bool advance_locked() {
+    switch (internal_state()) {
+      case tx_state::prepreparing:
+        set_state_locked(tx_state::preprepared);
+        set_state_locked(tx_state::preparing);
+        need_send_ = true;
+        return true;
+      case tx_state::preparing:
+        set_state_locked(tx_state::prepared);
+        if (!log_commit_locked()) {
+          request_rollback_locked(abort_reason::log_failure);
+          return true;
+        }
+        set_state_locked(tx_state::committing);
+        need_send_ = true;
+        return true;
+      case tx_state::committing:
+        set_state_locked(tx_state::committed);
+        log_end_locked();
+        finish_locked();
+        return false;
+      case tx_state::rolling_back: set_state_locked(tx_state::aborted); [[fallthrough]];
+      case tx_state::committed:
+      case tx_state::aborted:
+      case tx_state::in_doubt: finish_locked(); return false;
+      default: return false;
+    }
+  }
+
+  // The commit point: force a commit record naming every prepared
+  // enlistment. Compiles to nothing for a volatile TM.
+  bool log_commit_locked() {
+    if constexpr (log_type::durable) {
+      detail::tm_record_writer w(detail::tm_record_type::commit, clock_, id_);
+      tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
+        if (e.status() == enlistment_status::prepared)
+          w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
+      });
+      if (w.bytes().size() == detail::tm_record_header_size) return true;  // all read-only
+      if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
+      logged_ = true;
+    }
+    return true;
+  }
+
+  // Every COMMIT answered: the end record, queued (lazy). A lost end record
+  // only means COMMIT is redelivered at recovery, which RMs tolerate.
+  void log_end_locked() {
+    if constexpr (log_type::durable) {
+      if (!logged_) return;
+      detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
+      (void)tm_->log().append(w.bytes(), log_append_mode::queue_only);
+    }
+  }
+
+  TM* tm_;
+  typename storage_type::set_type set_{};
+};
+
+}  // namespace ktm::tm

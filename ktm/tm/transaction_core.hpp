@@ -1,0 +1,436 @@
+// ktm/tm/transaction_core.hpp: the policy-independent part of a transaction.
+//
+// Holds the state machine (states.hpp), the lock, the count of outstanding
+// replies, the client's completion and the rules for applying a reply. The
+// policy-dependent part (sending notifications, logging, the clock) is in
+// basic_transaction<TM> (transaction.hpp), which derives from this class and
+// is reached from here only through hooks_->drive, on the paths where a reply
+// arrives from outside the driving thread.
+//
+// Concurrency: every field below the lock is guarded by lock_. state_ and
+// done_ are atomics so that queries need no lock. "Driving" means: holding
+// the lock and running the protocol forward (sending the next phase). The
+// thread holding the lock is recorded per thread (detail::tl_holder) so that
+// an RM handler running inline may reply through the enlistment, or the
+// client's completion may query the transaction, without relocking.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "ktm/error.hpp"
+#include "ktm/guid.hpp"
+#include "ktm/result.hpp"
+#include "ktm/tm/detail/inplace_function.hpp"
+#include "ktm/tm/detail/spin_lock.hpp"
+#include "ktm/tm/enlistment.hpp"
+#include "ktm/tm/reply.hpp"
+#include "ktm/tm/states.hpp"
+
+namespace ktm::tm {
+
+class transaction_core;
+namespace detail {
+inline thread_local transaction_core* tl_holder = nullptr;
+class timeout_service;
+}  // namespace detail
+
+// The longest description a transaction takes, in characters.
+inline constexpr std::size_t max_description = 64;
+
+using completion_callback = detail::inplace_function<void(result<void>), 48>;
+
+class transaction_core {
+ public:
+  transaction_core(const transaction_core&) = delete;
+  transaction_core& operator=(const transaction_core&) = delete;
+
+  const guid& id() const noexcept { return id_; }
+  tx_state internal_state() const noexcept { return state_.load(std::memory_order_acquire); }
+  transaction_state state() const noexcept { return public_state(internal_state()); }
+  transaction_outcome outcome() const noexcept { return public_outcome(internal_state()); }
+  // The outcome is known and the client's completion has been released.
+  bool is_done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+  abort_reason reason() const {
+    guard g(*this);
+    return reason_;
+  }
+  std::string description() const {
+    guard g(*this);
+    return std::string(desc_, desc_len_);
+  }
+  // The virtual clock stamped on the commit: the TM's clock when commit
+  // began, max-merged with the clock values the RMs passed back.
+  std::uint64_t commit_clock() const {
+    guard g(*this);
+    return clock_;
+  }
+  // Replies that were illegal for the notification they answered (reply.hpp).
+  std::uint32_t protocol_errors() const {
+    guard g(*this);
+    return protocol_errors_;
+  }
+
+  // Sets the description; at most max_description characters else
+  // errc::too_large; only while active, else errc::invalid_state.
+  result<void> set_description(std::string_view d) {
+    if (d.size() > max_description) return errc::too_large;
+    guard g(*this);
+    if (internal_state() != tx_state::active) return errc::invalid_state;
+    std::memcpy(desc_, d.data(), d.size());
+    desc_len_ = static_cast<std::uint8_t>(d.size());
+    return {};
+  }
+
+  // For asynchronous dispatchers (notification_queue.hpp): a handler ran
+  // elsewhere and returned r for notification `kind`; a stale reply is
+  // dropped, an illegal one counted and read safely (reply.hpp).
+  void route_returned(enlistment& e, notify kind, reply r) {
+    guard g(*this);
+    apply_returned_locked(e, kind, r);
+    if (!g.nested() && needs_drive_locked()) hooks_->drive(*this);
+  }
+  // An asynchronous delivery for this transaction is finished with.
+  void release_inflight() noexcept {
+    guard g(*this);
+    assert(inflight_ > 0);
+    --inflight_;
+    progressed_ = true;
+  }
+
+ protected:
+  struct hooks {
+    void (*drive)(transaction_core&);  // lock held: run the protocol forward
+  };
+
+  // RAII lock that does nothing when this thread holds the lock already, and
+  // on the outermost release wakes waiters and runs the client's completion
+  // (outside the lock, from a local copy: the transaction may be gone then).
+  class guard {
+   public:
+    explicit guard(const transaction_core& c) noexcept
+        : c_(const_cast<transaction_core&>(c)), nested_(detail::tl_holder == &c) {
+      if (nested_) return;
+      c_.lock_.lock();
+      if (c_.creator_ != &detail::tl_holder) c_.foreign_.store(true, std::memory_order_relaxed);
+      prev_ = detail::tl_holder;
+      detail::tl_holder = &c_;
+    }
+    guard(const guard&) = delete;
+    guard& operator=(const guard&) = delete;
+    ~guard() {
+      if (nested_) return;
+      detail::tl_holder = prev_;
+      if (c_.waiters_ != 0 && c_.progressed_) {
+        c_.progress_.fetch_add(1, std::memory_order_release);
+        c_.progress_.notify_all();
+      }
+      c_.progressed_ = false;
+      if (!c_.has_fire_) {
+        c_.lock_.unlock();
+        return;
+      }
+      completion_callback fire = std::move(c_.fire_);
+      c_.has_fire_ = false;
+      result<void> r = c_.client_rolled_back_ ? result<void>{} : c_.outcome_result();
+      c_.lock_.unlock();
+      fire(std::move(r));
+    }
+    bool nested() const noexcept { return nested_; }
+
+   private:
+    transaction_core& c_;
+    transaction_core* prev_ = nullptr;
+    bool nested_;
+  };
+
+  transaction_core(const hooks* h, const guid& id) noexcept : hooks_(h), id_(id) {}
+
+  // Nothing can still refer to this transaction: it is done, nothing is
+  // outstanding, and no thread but this one (its creator) ever locked it, so
+  // the destructor needs no lock. done_ is read first: a foreign thread sets
+  // foreign_ before it can set done_.
+  bool settled_on_creator_thread() const noexcept {
+    return is_done() && !foreign_.load(std::memory_order_acquire) && creator_ == &detail::tl_holder &&
+           pending_ == 0 && inflight_ == 0 && !timer_armed_;
+  }
+  ~transaction_core() = default;
+
+  void set_state_locked(tx_state to) noexcept {
+    assert(is_legal_transition(internal_state(), to));
+    state_.store(to, std::memory_order_release);
+  }
+
+  bool needs_drive_locked() const noexcept {
+    return pending_ == 0 || need_send_ || rollback_requested_ != abort_reason::none;
+  }
+
+  void request_rollback_locked(abort_reason why) noexcept {
+    if (rollback_requested_ == abort_reason::none) rollback_requested_ = why;
+  }
+
+  // The client's result for a final state.
+  result<void> outcome_result() const noexcept {
+    switch (internal_state()) {
+      case tx_state::committed: return {};
+      case tx_state::in_doubt: return errc::in_doubt;
+      default: return errc::transaction_aborted;
+    }
+  }
+
+  void finish_locked() noexcept {
+    progressed_ = true;
+    if (done_.load(std::memory_order_relaxed)) return;
+    done_.store(true, std::memory_order_release);
+    if (completion_) {
+      fire_ = std::move(completion_);
+      has_fire_ = true;
+    }
+  }
+
+  // Waits, without the lock, until pred() (evaluated under the lock) holds.
+  template <class Pred>
+  void wait_until(Pred pred) {
+    for (;;) {
+      std::uint32_t seen;
+      {
+        guard g(*this);
+        if (pred()) return;
+        assert(!g.nested() && "a transaction cannot wait for itself from a handler");
+        ++waiters_;
+        seen = progress_.load(std::memory_order_acquire);
+      }
+      progress_.wait(seen, std::memory_order_acquire);
+      guard g(*this);
+      --waiters_;
+    }
+  }
+
+  // Applies an RM's reply to enlistment e. Lock held.
+  std::error_code apply_reply_locked(enlistment& e, reply_kind k, std::uint64_t clock) noexcept;
+  // Maps a handler's returned reply onto a reply call, then applies it.
+  void apply_returned_locked(enlistment& e, notify kind, reply r) noexcept;
+
+  void on_timeout() {
+    guard g(*this);
+    if (!is_before_prepared(internal_state())) return;
+    request_rollback_locked(abort_reason::timeout);
+    if (!g.nested()) hooks_->drive(*this);
+  }
+
+  // The RM dropped its handle to e (enlistment_handle.hpp).
+  void on_handle_dropped(enlistment& e) {
+    using st = enlistment_status;
+    guard g(*this);
+    progressed_ = true;
+    switch (e.status()) {
+      case st::awaiting_preprepare:
+      case st::awaiting_prepare: --pending_; [[fallthrough]];
+      case st::active:
+      case st::preprepared:
+        e.set_status(st::rolled_back);
+        request_rollback_locked(abort_reason::enlistment_dropped);
+        break;
+      case st::awaiting_single_phase:  // RM_DISCONNECTED: outcome unknown
+        --pending_;
+        e.set_status(st::rolled_back);
+        set_state_locked(tx_state::in_doubt);
+        need_send_ = true;
+        break;
+      default: return;
+    }
+    if (!g.nested()) hooks_->drive(*this);
+  }
+
+  result<void> set_recovery_information(enlistment& e, std::span<const std::byte> info) {
+    if (info.size() > max_recovery_information) return errc::too_large;
+    guard g(*this);
+    switch (e.status()) {
+      case enlistment_status::active:
+      case enlistment_status::awaiting_preprepare:
+      case enlistment_status::preprepared:
+      case enlistment_status::awaiting_prepare: break;
+      default: return errc::invalid_state;
+    }
+    if (!info.empty()) std::memcpy(e.recovery_.data(), info.data(), info.size());
+    e.recovery_size_ = static_cast<std::uint16_t>(info.size());
+    return {};
+  }
+
+  result<void> answer(enlistment& e, reply_kind k, std::uint64_t clock) {
+    guard g(*this);
+    if (std::error_code ec = apply_reply_locked(e, k, clock)) return ec;
+    if (!g.nested() && needs_drive_locked()) hooks_->drive(*this);
+    return {};
+  }
+
+  friend class enlistment;
+  friend class enlistment_handle;
+  friend class detail::timeout_service;
+
+  const hooks* hooks_;
+  guid id_;
+  mutable detail::spin_lock lock_;
+  std::atomic<tx_state> state_{tx_state::active};
+  std::atomic<bool> done_{false};
+  std::atomic<bool> foreign_{false};  // a thread other than the creator locked it
+  const void* creator_ = &detail::tl_holder;  // identifies the creating thread
+  std::atomic<std::uint32_t> progress_{0};  // bumped when waiters_ != 0
+  std::uint32_t pending_ = 0;     // replies outstanding in the current phase
+  std::uint32_t inflight_ = 0;    // deliveries held by asynchronous dispatchers
+  std::uint32_t waiters_ = 0;
+  std::uint32_t protocol_errors_ = 0;
+  bool need_send_ = false;        // the current phase's notifications are unsent
+  bool client_decided_ = false;   // commit or rollback was called
+  bool client_rolled_back_ = false;  // ... and it was rollback
+  bool has_fire_ = false;
+  bool progressed_ = false;       // something a waiter may wait for changed
+  bool timer_armed_ = false;
+  bool logged_ = false;           // a commit record was written
+  abort_reason rollback_requested_ = abort_reason::none;
+  abort_reason reason_ = abort_reason::none;
+  std::uint64_t clock_ = 0;
+  std::uint64_t merge_clock_ = 0;  // largest reply clock not yet given to the TM
+  enlistment* single_phase_ = nullptr;
+  completion_callback completion_;
+  completion_callback fire_;
+  std::uint8_t desc_len_ = 0;
+  char desc_[max_description];
+};
+
+inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply_kind k,
+                                                            std::uint64_t clock) noexcept {
+  using st = enlistment_status;
+  const st s = e.status();
+  auto settle = [&](st to) {
+    e.set_status(to);
+    --pending_;
+  };
+  progressed_ = true;
+  switch (k) {
+    case reply_kind::preprepare_complete:
+      if (s != st::awaiting_preprepare) return errc::invalid_state;
+      settle(st::preprepared);
+      break;
+    case reply_kind::prepare_complete:
+      if (s != st::awaiting_prepare) return errc::invalid_state;
+      settle(st::prepared);
+      break;
+    case reply_kind::commit_complete:
+      if (s == st::awaiting_commit) {
+        settle(st::committed);
+      } else if (s == st::awaiting_single_phase) {
+        settle(st::committed);
+        set_state_locked(tx_state::committed);
+        finish_locked();
+      } else {
+        return errc::invalid_state;
+      }
+      break;
+    case reply_kind::rollback_complete:
+      if (s != st::awaiting_rollback) return errc::invalid_state;
+      settle(st::rolled_back);
+      break;
+    case reply_kind::read_only:
+      switch (s) {
+        case st::active:
+        case st::preprepared: e.set_status(st::read_only); break;
+        case st::awaiting_preprepare:
+        case st::awaiting_prepare: settle(st::read_only); break;
+        case st::awaiting_single_phase:  // changed nothing: the commit stands
+          settle(st::read_only);
+          set_state_locked(tx_state::committed);
+          finish_locked();
+          break;
+        default: return errc::invalid_state;
+      }
+      break;
+    case reply_kind::single_phase_reject:
+      if (s != st::awaiting_single_phase) return errc::invalid_state;
+      settle(st::active);
+      single_phase_ = nullptr;
+      set_state_locked(tx_state::prepreparing);
+      need_send_ = true;
+      break;
+    case reply_kind::rollback_enlistment:
+      switch (s) {
+        case st::active:
+        case st::preprepared: e.set_status(st::rolled_back); break;
+        case st::awaiting_preprepare:
+        case st::awaiting_prepare: settle(st::rolled_back); break;
+        case st::awaiting_single_phase:
+          settle(st::rolled_back);
+          reason_ = abort_reason::resource_manager;
+          set_state_locked(tx_state::aborted);
+          finish_locked();
+          break;
+        default: return errc::invalid_state;
+      }
+      if (is_before_prepared(internal_state())) request_rollback_locked(abort_reason::resource_manager);
+      break;
+  }
+  if (clock > clock_) clock_ = clock;
+  if (clock > merge_clock_) merge_clock_ = clock;
+  return {};
+}
+
+inline void transaction_core::apply_returned_locked(enlistment& e, notify kind, reply r) noexcept {
+  using rk = reply::kind;
+  reply_kind k;
+  bool illegal = false;
+  switch (kind) {
+    case notify::preprepare:
+    case notify::prepare:
+      switch (r.what()) {
+        case rk::done:
+          k = kind == notify::preprepare ? reply_kind::preprepare_complete : reply_kind::prepare_complete;
+          break;
+        case rk::read_only: k = reply_kind::read_only; break;
+        case rk::reject: illegal = true; [[fallthrough]];
+        default: k = reply_kind::rollback_enlistment; break;
+      }
+      break;
+    case notify::single_phase_commit:
+      switch (r.what()) {
+        case rk::done: k = reply_kind::commit_complete; break;
+        case rk::read_only: k = reply_kind::read_only; break;
+        case rk::reject: k = reply_kind::single_phase_reject; break;
+        default: k = reply_kind::rollback_enlistment; break;
+      }
+      break;
+    case notify::commit:
+      illegal = r.what() != rk::done;
+      k = reply_kind::commit_complete;
+      break;
+    case notify::rollback:
+      illegal = r.what() != rk::done;
+      k = reply_kind::rollback_complete;
+      break;
+    default: return;  // informational notifications need no answer
+  }
+  if (illegal) ++protocol_errors_;
+  // A failure here is a stale reply (the phase moved on: a rollback
+  // overtook a delivery in flight) or the RM answered both through the
+  // enlistment and by returning: either way the reply is dropped.
+  (void)apply_reply_locked(e, k, r.clock());
+}
+
+inline const guid& enlistment::transaction_id() const noexcept { return core_->id(); }
+
+inline result<void> enlistment::answer(reply_kind k, std::uint64_t clock) {
+  if (!core_) return errc::invalid_state;
+  return core_->answer(*this, k, clock);
+}
+
+inline result<void> enlistment::set_recovery_information(std::span<const std::byte> info) {
+  if (!core_) return errc::invalid_state;
+  return core_->set_recovery_information(*this, info);
+}
+
+}  // namespace ktm::tm
