@@ -10,6 +10,12 @@
 // commit copies the after-image). Global operator new/delete are replaced by
 // counting versions; allocs_per_tx must be 0 on the TM path.
 //
+// The TM runs twice: with the default concurrency policy (thread_safe: a
+// transaction lock, an atomic virtual clock) and with
+// with_threading<single_threaded> (no lock, a plain clock), which is what a
+// client that runs its TM from one thread would choose. The summary names
+// which one each line measured.
+//
 // Build: g++ -std=c++20 -O2 -DNDEBUG -I. benchmarks/volatile_commit_bench.cpp
 //        -o /tmp/vb -lbenchmark -pthread
 #include <benchmark/benchmark.h>
@@ -110,6 +116,10 @@ using rm_a = register_rm<1>;
 using rm_b = register_rm<2>;
 using tm_type = kt::volatile_transaction_manager<kt::with_storage<kt::static_storage<rm_a, rm_b>>,
                                                  kt::with_dispatcher<kt::inline_dispatcher>>;
+using tm_st_type = kt::volatile_transaction_manager<kt::with_storage<kt::static_storage<rm_a, rm_b>>,
+                                                    kt::with_dispatcher<kt::inline_dispatcher>,
+                                                    kt::with_threading<kt::single_threaded>>;
+static_assert(tm_type::concurrent && !tm_st_type::concurrent);
 
 void set_allocs(benchmark::State& state, std::uint64_t before) {
   state.counters["allocs_per_tx"] = benchmark::Counter(
@@ -150,11 +160,12 @@ void BM_baseline_direct_calls(benchmark::State& state) {
   if (a.commits() != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("lost commits");
 }
 
+template <class TM>
 void BM_tm_inline_static(benchmark::State& state) {
   const auto words = static_cast<std::size_t>(state.range(0));
   rm_a a(words);
   rm_b b(words);
-  tm_type tm{a, b};
+  TM tm{a, b};
   (void)tm.recover();
   std::uint64_t i = 0;
   const std::uint64_t before = g_allocations.load();
@@ -175,7 +186,8 @@ void BM_tm_inline_static(benchmark::State& state) {
 
 // Register sizes: 64 bytes (the headline), 512 bytes, 4 KiB.
 BENCHMARK(BM_baseline_direct_calls)->Arg(8)->Arg(64)->Arg(512);
-BENCHMARK(BM_tm_inline_static)->Arg(8)->Arg(64)->Arg(512);
+BENCHMARK(BM_tm_inline_static<tm_st_type>)->Name("BM_tm_inline_static_single_threaded")->Arg(8)->Arg(64)->Arg(512);
+BENCHMARK(BM_tm_inline_static<tm_type>)->Name("BM_tm_inline_static_thread_safe")->Arg(8)->Arg(64)->Arg(512);
 
 // Keeps each run's time per iteration for the summary.
 class summary_reporter : public benchmark::ConsoleReporter {
@@ -197,20 +209,25 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   summary_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
-  std::printf("\n%-8s %14s %14s %10s %14s %12s\n", "register", "baseline ns", "tm ns", "ratio",
-              "tm overhead", "tm allocs/tx");
   const char* sizes[] = {"8", "64", "512"};
-  for (const char* w : sizes) {
-    const auto b = rep.rows.find(std::string("BM_baseline_direct_calls/") + w);
-    const auto t = rep.rows.find(std::string("BM_tm_inline_static/") + w);
-    if (b == rep.rows.end() || t == rep.rows.end()) continue;
-    const std::size_t bytes = static_cast<std::size_t>(std::atoi(w)) * 8;
-    std::printf("%6zuB %14.1f %14.1f %9.3fx %11.1f ns %12.3f\n", bytes, b->second.first, t->second.first,
-                t->second.first / b->second.first, t->second.first - b->second.first, t->second.second);
-    if (bytes == 64)
-      std::printf("summary: 64-byte registers: TM/baseline = %.3fx (target <= 1.10x), allocations per "
-                  "transaction = %.3f\n",
-                  t->second.first / b->second.first, t->second.second);
+  const char* policies[] = {"single_threaded", "thread_safe"};
+  for (const char* policy : policies) {
+    std::printf("\nTM with_threading<%s>%s\n", policy,
+                std::string(policy) == "thread_safe" ? " (the default)" : "");
+    std::printf("%-8s %14s %14s %10s %14s %12s\n", "register", "baseline ns", "tm ns", "ratio", "tm overhead",
+                "tm allocs/tx");
+    for (const char* w : sizes) {
+      const auto b = rep.rows.find(std::string("BM_baseline_direct_calls/") + w);
+      const auto t = rep.rows.find(std::string("BM_tm_inline_static_") + policy + "/" + w);
+      if (b == rep.rows.end() || t == rep.rows.end()) continue;
+      const std::size_t bytes = static_cast<std::size_t>(std::atoi(w)) * 8;
+      std::printf("%6zuB %14.1f %14.1f %9.3fx %11.1f ns %12.3f\n", bytes, b->second.first, t->second.first,
+                  t->second.first / b->second.first, t->second.first - b->second.first, t->second.second);
+      if (bytes == 64)
+        std::printf("summary: 64-byte registers, with_threading<%s>: TM/baseline = %.3fx (target <= 1.10x), "
+                    "allocations per transaction = %.3f\n",
+                    policy, t->second.first / b->second.first, t->second.second);
+    }
   }
   benchmark::Shutdown();
   return 0;

@@ -7,6 +7,8 @@
 //   with_log<L>         log_backend               default no_log
 //   with_recovery<P>    recovery_policy           default no_recovery
 //   with_clock<C>       tm_clock                  default atomic_virtual_clock
+//                                                 (single_threaded: plain_virtual_clock)
+//   with_threading<P>   threading_policy          default thread_safe (threading.hpp)
 // tm_config<Options...> folds them over the defaults with Boost.Hana (a
 // hana::map from option kind to policy type, each option replacing its
 // entry). can_compose<Options...> says whether the combination is valid,
@@ -27,6 +29,7 @@
 #include "ktm/tm/inline_dispatcher.hpp"
 #include "ktm/tm/no_log.hpp"
 #include "ktm/tm/no_recovery.hpp"
+#include "ktm/tm/threading.hpp"
 #include "ktm/tm/virtual_clock.hpp"
 
 namespace ktm::tm {
@@ -37,6 +40,7 @@ struct storage {};
 struct log {};
 struct recovery {};
 struct clock {};
+struct threading {};
 }  // namespace option_kind
 
 template <class D>
@@ -64,6 +68,11 @@ struct with_clock {
   using kind = option_kind::clock;
   using type = C;
 };
+template <class P>
+struct with_threading {
+  using kind = option_kind::threading;
+  using type = P;
+};
 
 namespace detail {
 
@@ -77,7 +86,8 @@ concept tm_option = requires {
       std::is_same_v<typename O::kind, option_kind::storage> ||
       std::is_same_v<typename O::kind, option_kind::log> ||
       std::is_same_v<typename O::kind, option_kind::recovery> ||
-      std::is_same_v<typename O::kind, option_kind::clock>);
+      std::is_same_v<typename O::kind, option_kind::clock> ||
+      std::is_same_v<typename O::kind, option_kind::threading>);
 
 template <class O>
 struct kind_of {
@@ -93,7 +103,13 @@ inline constexpr auto default_options = hana::make_map(
     hana::make_pair(hana::type_c<option_kind::storage>, hana::type_c<dynamic_storage>),
     hana::make_pair(hana::type_c<option_kind::log>, hana::type_c<no_log>),
     hana::make_pair(hana::type_c<option_kind::recovery>, hana::type_c<no_recovery>),
-    hana::make_pair(hana::type_c<option_kind::clock>, hana::type_c<atomic_virtual_clock>));
+    hana::make_pair(hana::type_c<option_kind::clock>, hana::type_c<atomic_virtual_clock>),
+    hana::make_pair(hana::type_c<option_kind::threading>, hana::type_c<thread_safe>));
+
+template <class P>
+struct threading_default_clock {
+  using type = typename P::default_clock;
+};
 
 template <class... Options>
 struct tm_config {
@@ -122,11 +138,17 @@ struct tm_config {
   using storage = get<option_kind::storage>;
   using log = get<option_kind::log>;
   using recovery = get<option_kind::recovery>;
-  using clock = get<option_kind::clock>;
+  using threading = get<option_kind::threading>;
+  // with_clock<C> wins; without it the threading policy picks the clock.
+  static constexpr bool explicit_clock =
+      (std::is_same_v<typename kind_of<Options>::type, option_kind::clock> || ...);
+  using clock = typename std::conditional_t<explicit_clock || !threading_policy<threading>,
+                                            std::type_identity<get<option_kind::clock>>,
+                                            threading_default_clock<threading>>::type;
 
   static constexpr bool policies_model_concepts =
       notification_dispatcher<dispatcher> && enlistment_storage<storage> && log_backend<log> &&
-      recovery_policy<recovery, log> && tm_clock<clock>;
+      recovery_policy<recovery, log> && tm_clock<clock> && threading_policy<threading>;
 
   // A volatile TM has no log and accepts only volatile RMs.
   static constexpr bool durable_rm_without_log = [] {
@@ -142,8 +164,17 @@ struct tm_config {
       return false;
   }();
 
+  // A single-threaded TM has no other thread to run handlers on.
+  static constexpr bool single_threaded_needs_inline = [] {
+    if constexpr (threading_policy<threading> && notification_dispatcher<dispatcher>)
+      return !threading::concurrent && !dispatcher::is_inline;
+    else
+      return false;
+  }();
+
   static constexpr bool valid = all_options && unique_kinds && policies_model_concepts &&
-                                !durable_rm_without_log && !recovery_without_log;
+                                !durable_rm_without_log && !recovery_without_log &&
+                                !single_threaded_needs_inline;
 };
 
 }  // namespace detail

@@ -17,6 +17,7 @@
 // notification skip that phase as if they had answered done.
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <future>
@@ -36,6 +37,8 @@ template <class TM>
 class basic_transaction : public transaction_core {
   static void drive_thunk(transaction_core& c) { static_cast<basic_transaction&>(c).drive_locked(); }
   static constexpr hooks hooks_{&drive_thunk};
+  // Its own calls know the threading policy at compile time.
+  using tguard = basic_guard<TM::concurrent ? lock_mode::concurrent : lock_mode::single>;
 
  public:
   using manager_type = TM;
@@ -43,7 +46,7 @@ class basic_transaction : public transaction_core {
   using dispatcher_type = typename TM::dispatcher_type;
   using log_type = typename TM::log_type;
 
-  basic_transaction(TM& tm, const guid& uow) noexcept : transaction_core(&hooks_, uow), tm_(&tm) {}
+  basic_transaction(TM& tm, const guid& uow) noexcept : transaction_core(&hooks_, uow, TM::concurrent), tm_(&tm) {}
   basic_transaction(const basic_transaction&) = delete;
   basic_transaction& operator=(const basic_transaction&) = delete;
 
@@ -51,7 +54,7 @@ class basic_transaction : public transaction_core {
     if (settled_on_creator_thread()) return;
     bool timer;
     {
-      guard g(*this);
+      tguard g(*this);
       if (is_before_prepared(internal_state())) {
         request_rollback_locked(abort_reason::destroyed);
         drive_locked();
@@ -60,13 +63,19 @@ class basic_transaction : public transaction_core {
       timer = timer_armed_;
     }
     if (timer) tm_->timer().cancel(*this);
+    if constexpr (!TM::concurrent) {
+      // Only this thread could answer what is still outstanding.
+      [[maybe_unused]] const bool settled = wait_until([&] { return is_done() && pending_ == 0; });
+      assert(settled && "single_threaded: a transaction was destroyed with replies outstanding");
+      return;
+    }
     wait_until([&] { return is_done() && pending_ == 0; });
     if constexpr (!dispatcher_type::is_inline) {
       std::size_t dropped = 0;
       tm_->storage().for_each_slot(set_, [&](enlistment&, const auto& inv) {
         dropped += tm_->dispatcher().cancel(inv, *this);
       });
-      guard g(*this);
+      tguard g(*this);
       inflight_ -= static_cast<std::uint32_t>(dropped);
     }
     wait_until([&] { return inflight_ == 0; });
@@ -82,28 +91,33 @@ class basic_transaction : public transaction_core {
   template <class R>
   result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
     static_assert(check_resource_manager<R>());
-    guard g(*this);
-    if (tm_->state() == tm_state::offline) return errc::tm_not_online;
-    const tx_state s = internal_state();
-    if (s == tx_state::rolling_back || s == tx_state::aborted) return errc::transaction_aborted;
-    if (s != tx_state::active || client_decided_) return errc::invalid_state;
-    result<enlistment*> slot = tm_->storage().add(set_, rm, log_type::durable);
-    if (!slot) return std::move(slot).error();
-    detail::enlistment_access::bind(**slot, *this, mask, key);
-    return enlistment_handle(**slot);
+    if constexpr (TM::concurrent) {
+      // Until the first enlistment is handed out (or a timer armed) only the
+      // client can reach the transaction, and client calls on one
+      // transaction are not concurrent: no lock is needed. A later locker
+      // synchronises with this thread through whatever handed it the
+      // enlistment (or through the next client call's lock).
+      if (!exposed_ && creator_ == &detail::tl_holder && detail::tl_holder != this)
+        return enlist_locked(rm, mask, key);
+    }
+    tguard g(*this);
+    return enlist_locked(rm, mask, key);
   }
 
   std::size_t enlistment_count() const {
-    guard g(*this);
+    tguard g(*this);
     return tm_->storage().size(const_cast<typename storage_type::set_type&>(set_));
   }
 
   // Rolls back unless prepared within d (from now). Only while active.
   template <class Rep, class Period>
   result<void> set_timeout(std::chrono::duration<Rep, Period> d) {
-    guard g(*this);
+    static_assert(TM::concurrent,
+                  "set_timeout needs the TM's timer thread: not available with with_threading<single_threaded>");
+    tguard g(*this);
     if (internal_state() != tx_state::active) return errc::invalid_state;
     timer_armed_ = true;
+    exposed_ = true;
     tm_->timer().schedule(*this, std::chrono::steady_clock::now() +
                                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(d));
     return {};
@@ -111,14 +125,16 @@ class basic_transaction : public transaction_core {
 
   // Commits and waits for the outcome: success, errc::transaction_aborted
   // (see reason()), errc::in_doubt, or errc::invalid_state when commit or
-  // rollback was called before.
+  // rollback was called before. Under single_threaded, errc::invalid_state
+  // too when an RM answered later(): nothing could answer while this waits
+  // (use commit_async()).
   result<void> commit() {
     {
-      guard g(*this);
+      tguard g(*this);
       if (std::error_code ec = start_commit_locked()) return ec;
       drive_locked();
     }
-    if (!is_done()) wait_until([&] { return is_done(); });
+    if (!is_done() && !wait_until([&] { return is_done(); })) return errc::invalid_state;
     return outcome_result();
   }
 
@@ -127,7 +143,7 @@ class basic_transaction : public transaction_core {
   // failure to start is returned and on_done is not called.
   template <class F>
   result<void> commit_async(F&& on_done) {
-    guard g(*this);
+    tguard g(*this);
     if (std::error_code ec = start_commit_locked()) return ec;
     completion_ = completion_callback(std::forward<F>(on_done));
     drive_locked();
@@ -141,16 +157,16 @@ class basic_transaction : public transaction_core {
   // an RM or a timeout rolled the transaction back already.
   result<void> rollback() {
     {
-      guard g(*this);
+      tguard g(*this);
       if (std::error_code ec = start_rollback_locked()) return ec;
       drive_locked();
     }
-    if (!is_done()) wait_until([&] { return is_done(); });
+    if (!is_done() && !wait_until([&] { return is_done(); })) return errc::invalid_state;
     return {};
   }
   template <class F>
   result<void> rollback_async(F&& on_done) {
-    guard g(*this);
+    tguard g(*this);
     if (std::error_code ec = start_rollback_locked()) return ec;
     if (is_done()) {
       fire_ = completion_callback(std::forward<F>(on_done));
@@ -166,6 +182,19 @@ class basic_transaction : public transaction_core {
   }
 
  private:
+  template <class R>
+  result<enlistment_handle> enlist_locked(R& rm, notification_mask mask, enlistment_key key) {
+    if (tm_->state() == tm_state::offline) return tm_->offline_error();
+    const tx_state s = internal_state();
+    if (s == tx_state::rolling_back || s == tx_state::aborted) return errc::transaction_aborted;
+    if (s != tx_state::active || client_decided_) return errc::invalid_state;
+    result<enlistment*> slot = tm_->storage().add(set_, rm, log_type::durable);
+    if (!slot) return std::move(slot).error();
+    detail::enlistment_access::bind(**slot, *this, mask, key);
+    exposed_ = true;
+    return enlistment_handle(**slot);
+  }
+
   template <class Start>
   static std::future<result<void>> as_future(Start start) {
     std::promise<result<void>> p;
@@ -191,7 +220,7 @@ class basic_transaction : public transaction_core {
     if (tm_->state() == tm_state::offline) {
       request_rollback_locked(abort_reason::tm_offline);
       drive_locked();
-      return errc::tm_not_online;
+      return tm_->offline_error();
     }
     clock_ = tm_->clock().advance();
     enlistment* candidate = nullptr;
@@ -267,42 +296,77 @@ class basic_transaction : public transaction_core {
     need_send_ = true;
   }
 
+  // What each phase sends: the notification, the status an enlistment must
+  // have to get it, the status while it is outstanding, the status when its
+  // mask skips it, and the status a `done` answer settles it in.
+  struct phase_info {
+    notify kind;
+    enlistment_status from, awaiting, skipped, done;
+  };
+  static constexpr phase_info info_of(tx_state phase) noexcept {
+    using st = enlistment_status;
+    switch (phase) {
+      case tx_state::prepreparing: return {notify::preprepare, st::active, st::awaiting_preprepare, st::preprepared, st::preprepared};
+      case tx_state::preparing: return {notify::prepare, st::preprepared, st::awaiting_prepare, st::prepared, st::prepared};
+      case tx_state::single_phase_committing: return {notify::single_phase_commit, st::active, st::awaiting_single_phase, st::active, st::committed};
+      case tx_state::committing: return {notify::commit, st::prepared, st::awaiting_commit, st::committed, st::committed};
+      case tx_state::rolling_back: return {notify::rollback, st::needs_rollback, st::awaiting_rollback, st::rolled_back, st::rolled_back};
+      default: return {notify::rm_disconnected, st::unused, st::unused, st::unused, st::unused};  // in_doubt
+    }
+  }
+
   // Sends the current phase's notification to every enlistment due one.
   void send_phase_locked() {
-    using st = enlistment_status;
-    const tx_state phase = internal_state();
-    notify kind;
-    st from, awaiting, skipped;
-    switch (phase) {
-      case tx_state::prepreparing: kind = notify::preprepare, from = st::active, awaiting = st::awaiting_preprepare, skipped = st::preprepared; break;
-      case tx_state::preparing: kind = notify::prepare, from = st::preprepared, awaiting = st::awaiting_prepare, skipped = st::prepared; break;
-      case tx_state::single_phase_committing: kind = notify::single_phase_commit, from = st::active, awaiting = st::awaiting_single_phase, skipped = st::active; break;
-      case tx_state::committing: kind = notify::commit, from = st::prepared, awaiting = st::awaiting_commit, skipped = st::committed; break;
-      case tx_state::rolling_back: kind = notify::rollback, from = st::needs_rollback, awaiting = st::awaiting_rollback, skipped = st::rolled_back; break;
-      case tx_state::in_doubt: kind = notify::rm_disconnected, from = st::unused, awaiting = st::unused, skipped = st::unused; break;
+    switch (internal_state()) {
+      case tx_state::prepreparing: return send_phase_locked<tx_state::prepreparing>();
+      case tx_state::preparing: return send_phase_locked<tx_state::preparing>();
+      case tx_state::single_phase_committing: return send_phase_locked<tx_state::single_phase_committing>();
+      case tx_state::committing: return send_phase_locked<tx_state::committing>();
+      case tx_state::rolling_back: return send_phase_locked<tx_state::rolling_back>();
+      case tx_state::in_doubt: return send_phase_locked<tx_state::in_doubt>();
       default: return;
     }
-    notification n{id_, kind, tm_->clock().now(), {}};
+  }
+
+  // One phase, specialised at compile time: with static_storage and the
+  // inline dispatcher each delivery is a direct call of the handler.
+  template <tx_state Phase>
+  void send_phase_locked() {
+    static constexpr phase_info pi = info_of(Phase);
+    const std::uint64_t clock = tm_->clock().now();
     tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
       // A reply moved the protocol on (or asked for a rollback): stop.
-      if (internal_state() != phase || rollback_requested_ != abort_reason::none) return;
-      if (phase == tx_state::in_doubt) {       // informational, no answer
-        if (&e == single_phase_ || !e.mask().has(kind)) return;
-        n.key = e.key();
+      if (internal_state() != Phase || rollback_requested_ != abort_reason::none) return;
+      // const: the handler cannot change it, so the kind stays a constant.
+      const notification n{id_, pi.kind, clock, e.key()};
+      if constexpr (Phase == tx_state::in_doubt) {  // informational, no answer
+        if (&e == single_phase_ || !e.mask().has(pi.kind)) return;
         deliver(inv, e, n);
         return;
+      } else {
+        if constexpr (Phase == tx_state::single_phase_committing) {
+          if (&e != single_phase_) return;
+        }
+        if (e.status() != pi.from) return;
+        if (!e.mask().has(pi.kind)) {
+          detail::enlistment_access::set_status(e, pi.skipped);
+          return;
+        }
+        detail::enlistment_access::set_status(e, pi.awaiting);
+        ++pending_;
+        const reply r = deliver(inv, e, n);
+        if constexpr (Phase != tx_state::single_phase_committing) {
+          // The common answer, applied as apply_reply_locked would.
+          if (r.what() == reply::kind::done && e.status() == pi.awaiting) {
+            detail::enlistment_access::set_status(e, pi.done);
+            --pending_;
+            progressed_ = true;
+            note_clock_locked(r.clock());
+            return;
+          }
+        }
+        if (!r.is_later()) apply_returned_locked(e, pi.kind, r);
       }
-      if (phase == tx_state::single_phase_committing && &e != single_phase_) return;
-      if (e.status() != from) return;
-      if (!e.mask().has(kind)) {
-        detail::enlistment_access::set_status(e, skipped);
-        return;
-      }
-      detail::enlistment_access::set_status(e, awaiting);
-      ++pending_;
-      n.key = e.key();
-      const reply r = deliver(inv, e, n);
-      if (!r.is_later()) apply_returned_locked(e, kind, r);
     });
   }
 
@@ -353,6 +417,7 @@ class basic_transaction : public transaction_core {
           w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
       });
       if (w.bytes().size() == detail::tm_record_header_size) return true;  // all read-only
+      w.set_description(std::string_view(desc_, desc_len_));
       if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
       logged_ = true;
     }

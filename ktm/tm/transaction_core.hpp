@@ -109,37 +109,60 @@ class transaction_core {
     void (*drive)(transaction_core&);  // lock held: run the protocol forward
   };
 
+  // How a guard knows the transaction's threading policy (threading.hpp):
+  // from the transaction at run time (calls that come through an enlistment
+  // or the timer), or at compile time (basic_transaction's own calls).
+  enum class lock_mode : std::uint8_t { runtime, concurrent, single };
+
   // RAII lock that does nothing when this thread holds the lock already, and
   // on the outermost release wakes waiters and runs the client's completion
   // (outside the lock, from a local copy: the transaction may be gone then).
-  class guard {
+  // Under single_threaded there is no lock: nesting is a flag in the
+  // transaction, and nobody can be waiting.
+  template <lock_mode M>
+  class basic_guard {
+    bool concurrent() const noexcept {
+      if constexpr (M == lock_mode::runtime) return c_.concurrent_;
+      else return M == lock_mode::concurrent;
+    }
+
    public:
-    explicit guard(const transaction_core& c) noexcept
-        : c_(const_cast<transaction_core&>(c)), nested_(detail::tl_holder == &c) {
+    explicit basic_guard(const transaction_core& c) noexcept : c_(const_cast<transaction_core&>(c)) {
+      if (!concurrent()) {
+        nested_ = c_.held_;
+        c_.held_ = true;
+        return;
+      }
+      nested_ = detail::tl_holder == &c;
       if (nested_) return;
       c_.lock_.lock();
       if (c_.creator_ != &detail::tl_holder) c_.foreign_.store(true, std::memory_order_relaxed);
       prev_ = detail::tl_holder;
       detail::tl_holder = &c_;
     }
-    guard(const guard&) = delete;
-    guard& operator=(const guard&) = delete;
-    ~guard() {
+    basic_guard(const basic_guard&) = delete;
+    basic_guard& operator=(const basic_guard&) = delete;
+    ~basic_guard() {
       if (nested_) return;
-      detail::tl_holder = prev_;
-      if (c_.waiters_ != 0 && c_.progressed_) {
-        c_.progress_.fetch_add(1, std::memory_order_release);
-        c_.progress_.notify_all();
+      const bool conc = concurrent();
+      if (conc) {
+        detail::tl_holder = prev_;
+        if (c_.waiters_ != 0 && c_.progressed_) {
+          c_.progress_.fetch_add(1, std::memory_order_release);
+          c_.progress_.notify_all();
+        }
+      } else {
+        c_.held_ = false;
       }
       c_.progressed_ = false;
       if (!c_.has_fire_) {
-        c_.lock_.unlock();
+        if (conc) c_.lock_.unlock();
         return;
       }
       completion_callback fire = std::move(c_.fire_);
       c_.has_fire_ = false;
       result<void> r = c_.client_rolled_back_ ? result<void>{} : c_.outcome_result();
-      c_.lock_.unlock();
+      if (conc) c_.lock_.unlock();
       fire(std::move(r));
     }
     bool nested() const noexcept { return nested_; }
@@ -149,8 +172,10 @@ class transaction_core {
     transaction_core* prev_ = nullptr;
     bool nested_;
   };
+  using guard = basic_guard<lock_mode::runtime>;
 
-  transaction_core(const hooks* h, const guid& id) noexcept : hooks_(h), id_(id) {}
+  transaction_core(const hooks* h, const guid& id, bool concurrent = true) noexcept
+      : hooks_(h), id_(id), concurrent_(concurrent) {}
 
   // Nothing can still refer to this transaction: it is done, nothing is
   // outstanding, and no thread but this one (its creator) ever locked it, so
@@ -184,6 +209,12 @@ class transaction_core {
     }
   }
 
+  // An RM's clock value, max-merged into the transaction's (and later the TM's).
+  void note_clock_locked(std::uint64_t clock) noexcept {
+    if (clock > clock_) clock_ = clock;
+    if (clock > merge_clock_) merge_clock_ = clock;
+  }
+
   void finish_locked() noexcept {
     progressed_ = true;
     if (done_.load(std::memory_order_relaxed)) return;
@@ -195,13 +226,19 @@ class transaction_core {
   }
 
   // Waits, without the lock, until pred() (evaluated under the lock) holds.
+  // Under single_threaded nothing else can make pred() true: returns
+  // whether it holds.
   template <class Pred>
-  void wait_until(Pred pred) {
+  bool wait_until(Pred pred) {
+    if (!concurrent_) {
+      guard g(*this);
+      return pred();
+    }
     for (;;) {
       std::uint32_t seen;
       {
         guard g(*this);
-        if (pred()) return;
+        if (pred()) return true;
         assert(!g.nested() && "a transaction cannot wait for itself from a handler");
         ++waiters_;
         seen = progress_.load(std::memory_order_acquire);
@@ -276,6 +313,9 @@ class transaction_core {
 
   const hooks* hooks_;
   guid id_;
+  const bool concurrent_;       // thread_safe policy (else single_threaded)
+  bool held_ = false;           // single_threaded: a guard is active
+  bool exposed_ = false;        // another thread may reach it: an enlistment or a timer exists
   mutable detail::spin_lock lock_;
   std::atomic<tx_state> state_{tx_state::active};
   std::atomic<bool> done_{false};
@@ -375,8 +415,7 @@ inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply
       if (is_before_prepared(internal_state())) request_rollback_locked(abort_reason::resource_manager);
       break;
   }
-  if (clock > clock_) clock_ = clock;
-  if (clock > merge_clock_) merge_clock_ = clock;
+  note_clock_locked(clock);
   return {};
 }
 

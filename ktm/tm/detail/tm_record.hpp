@@ -9,16 +9,23 @@
 //   16  uow / tm id     the transaction's UOW guid (restart: the TM's guid)
 // then, for a commit record, `count` times:
 //   16  rm id | u64 enlistment key | u16 n | n bytes recovery information
+// and, only when the transaction has a description, a trailer:
+//   u8 d | d bytes description (d <= 64)
 // Presumed abort: nothing is logged for a transaction that aborts, so a
 // commit record without an end record means "redeliver COMMIT".
+// parse_tm_record validates every count and length against the record's
+// size (errc::corrupt_record) and copies what it decodes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "ktm/guid.hpp"
+#include "ktm/result.hpp"
 
 namespace ktm::tm::detail {
 
@@ -45,6 +52,14 @@ class tm_record_writer {
     bytes_[2] = static_cast<std::byte>(count_ & 0xff);
     bytes_[3] = static_cast<std::byte>(count_ >> 8);
   }
+  // The description trailer; call after the last add_enlistment, and only
+  // for a non-empty description (at most 255 bytes are kept).
+  void set_description(std::string_view d) {
+    if (d.empty()) return;
+    if (d.size() > 255) d = d.substr(0, 255);
+    put8(static_cast<std::uint8_t>(d.size()));
+    for (char c : d) put8(static_cast<std::uint8_t>(c));
+  }
   std::span<const std::byte> bytes() const noexcept { return bytes_; }
 
  private:
@@ -63,5 +78,68 @@ class tm_record_writer {
   std::vector<std::byte> bytes_;
   std::uint16_t count_ = 0;
 };
+
+// One enlistment of a decoded commit record.
+struct tm_record_enlistment {
+  guid rm;
+  std::uint64_t key = 0;
+  std::vector<std::byte> recovery_information;
+};
+
+// A decoded TM record.
+struct tm_record {
+  tm_record_type type = tm_record_type::commit;
+  std::uint64_t clock = 0;
+  guid id;  // UOW (commit, end) or TM id (restart)
+  std::vector<tm_record_enlistment> enlistments;
+  std::string description;
+};
+
+// Decodes and validates one TM record. errc::corrupt_record for an unknown
+// type or version, or a count or length that does not fit the bytes.
+inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
+  if (b.size() < tm_record_header_size) return errc::corrupt_record;
+  auto u8 = [&](std::size_t at) { return static_cast<std::uint8_t>(b[at]); };
+  auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(u8(at) | (u8(at + 1) << 8)); };
+  auto u64 = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | u8(at + static_cast<std::size_t>(i));
+    return v;
+  };
+  auto id = [&](std::size_t at) {
+    guid::bytes_type g;
+    for (std::size_t i = 0; i < 16; ++i) g[i] = u8(at + i);
+    return guid(g);
+  };
+  tm_record r;
+  const std::uint8_t t = u8(0);
+  if (t < 1 || t > 3 || u8(1) != tm_record_version) return errc::corrupt_record;
+  r.type = static_cast<tm_record_type>(t);
+  const std::uint16_t count = u16(2);
+  r.clock = u64(4);
+  r.id = id(12);
+  std::size_t at = tm_record_header_size;
+  if (r.type != tm_record_type::commit && count != 0) return errc::corrupt_record;
+  for (std::uint16_t i = 0; i < count; ++i) {
+    if (b.size() - at < 16 + 8 + 2) return errc::corrupt_record;
+    tm_record_enlistment e;
+    e.rm = id(at);
+    e.key = u64(at + 16);
+    const std::size_t n = u16(at + 24);
+    at += 26;
+    if (b.size() - at < n) return errc::corrupt_record;
+    e.recovery_information.assign(b.begin() + static_cast<std::ptrdiff_t>(at),
+                                  b.begin() + static_cast<std::ptrdiff_t>(at + n));
+    at += n;
+    r.enlistments.push_back(std::move(e));
+  }
+  if (at < b.size()) {  // the description trailer (commit records only)
+    if (r.type != tm_record_type::commit) return errc::corrupt_record;
+    const std::size_t d = u8(at);
+    if (b.size() - at - 1 != d || d == 0) return errc::corrupt_record;
+    for (std::size_t i = 0; i < d; ++i) r.description.push_back(static_cast<char>(u8(at + 1 + i)));
+  }
+  return r;
+}
 
 }  // namespace ktm::tm::detail

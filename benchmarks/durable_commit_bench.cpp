@@ -1,0 +1,185 @@
+// benchmarks/durable_commit_bench.cpp: durable two-phase commits per second
+// of ktm's durable TM against RocksDB and Berkeley DB, in one run, in one
+// directory.
+//
+//   bazel run --config=bench //benchmarks:durable_commit_bench [-- --short]
+//
+// ktm: a durable_transaction_manager over posix_storage whose stream shares
+// one multiplexed log with one durable RM. Each commit is a transaction with
+// that RM enlisted: PREPARE appends a 100-byte prepare record to the RM's
+// stream (queue-only: the TM's forced commit record, a later LSN of the same
+// log, covers it), the TM forces its commit record (group commit across
+// threads), COMMIT, and the TM's end record is queued. A restart area every
+// 1024 transactions. Flushes per commit: log::device_flushes() over commits.
+// Peers: rocksdb_sync_commits and berkeleydb_txn_commits (benchmarks/
+// support/peers.hpp), the same thread counts, one durable 100-byte write
+// each. Options: --short (or KTM_BENCH_SHORT=1): 0.5 s per cell, else 3 s;
+// --seconds=S; --threads=1,4,16,64; --no-peers.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "benchmarks/support/bench_dir.hpp"
+#include "benchmarks/support/peers.hpp"
+#include "benchmarks/support/table.hpp"
+#include "ktm/io/posix_file.hpp"
+#include "ktm/log.hpp"
+#include "ktm/tm.hpp"
+
+namespace {
+
+using namespace ktm::bench;
+namespace kt = ktm::tm;
+using io_t = ktm::io::posix_storage;
+
+// The minimal durable RM: a 100-byte prepare record in its own stream.
+class prepare_rm : public kt::resource_manager_base<kt::rm_kind::durable_rm> {
+ public:
+  explicit prepare_rm(ktm::log::marshalling_area<io_t> w) : w_(std::move(w)) {}
+  kt::reply on_prepare(kt::enlistment&, const kt::notification& n) {
+    std::byte rec[peer_value_size] = {};
+    for (std::size_t i = 0; i < 16; ++i) rec[i] = static_cast<std::byte>(n.transaction.bytes()[i]);
+    auto l = w_.append(std::span<const std::byte>(rec, sizeof rec));  // queue-only: the TM's force covers it
+    return l ? kt::reply::done() : kt::reply::rollback();
+  }
+  kt::reply on_commit(kt::enlistment&, const kt::notification&) { return kt::reply::done(); }
+  kt::reply on_rollback(kt::enlistment&, const kt::notification&) { return kt::reply::done(); }
+
+ private:
+  ktm::log::marshalling_area<io_t> w_;
+};
+
+using tm_t = kt::durable_transaction_manager<io_t, kt::with_storage<kt::static_storage<prepare_rm>>,
+                                             kt::with_recovery<kt::replay_recovery<1024>>>;
+
+template <class R>
+auto must(R&& r, const char* what) {
+  if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().message());
+  return std::move(*r);
+}
+
+struct ktm_rate {
+  commit_rate rate;
+  double flushes_per_commit = 0;
+};
+
+ktm_rate ktm_durable_commits(const std::string& dir, int threads, run_length len) {
+  io_t io(dir);
+  ktm::log::log_options o;
+  o.container_size = 32u << 20;
+  o.containers = 4;
+  o.grow = true;
+  o.max_containers = 64;
+  auto lg = must(ktm::log::log<io_t>::create(io, "txlog", o), "create log");
+  auto ts = must(lg.create_stream("tm"), "create tm stream");
+  auto rs = must(lg.create_stream("rm"), "create rm stream");
+  prepare_rm rm(must(rs.marshalling_area(), "rm writer"));
+  tm_t tm{kt::log_arg, ts, rm};
+  must(tm.recover(), "recover");
+  auto commit = [&](int, std::uint64_t) {
+    auto tx = tm.begin();
+    auto e = tx.enlist(rm);
+    if (!e) throw std::runtime_error("enlist: " + e.error().message());
+    auto r = tx.commit();
+    if (!r) throw std::runtime_error("commit: " + r.error().message());
+  };
+  for (int i = 0; i < 20; ++i) commit(0, 0);  // warm-up, outside the window
+  const std::uint64_t f0 = lg.device_flushes();
+  ktm_rate out;
+  out.rate = run_committers(threads, len, commit);
+  const std::uint64_t flushes = lg.device_flushes() - f0;
+  out.rate.syncs = flushes;
+  out.rate.syncs_known = true;
+  out.flushes_per_commit = out.rate.commits ? static_cast<double>(flushes) / static_cast<double>(out.rate.commits) : 0;
+  return out;
+}
+
+std::vector<int> parse_threads(const char* s) {
+  std::vector<int> out;
+  while (*s) {
+    char* end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (end == s || v < 1 || v > 4096) {
+      std::fprintf(stderr, "bad --threads list\n");
+      std::exit(2);
+    }
+    out.push_back(static_cast<int>(v));
+    s = *end == ',' ? end + 1 : end;
+  }
+  return out;
+}
+
+std::string per_commit(const commit_rate& r) {
+  const double v = r.syncs_per_commit();
+  return v != v ? "n/a" : fmt(v, 3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool short_run = short_mode();
+  double seconds = -1;
+  bool peers = true;
+  std::vector<int> thread_counts{1, 4, 16, 64};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--short") == 0) short_run = true;
+    else if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
+    else if (std::strncmp(argv[i], "--threads=", 10) == 0) thread_counts = parse_threads(argv[i] + 10);
+    else if (std::strcmp(argv[i], "--no-peers") == 0) peers = false;
+    else {
+      std::fprintf(stderr, "usage: %s [--short] [--seconds=S] [--threads=1,4,16,64] [--no-peers]\n", argv[0]);
+      return 2;
+    }
+  }
+  const run_length len = seconds > 0 ? run_length::for_seconds(seconds) : run_length::standard(short_run);
+  try {
+    bench_dir dir("durable_commit");
+    std::printf("durable_commit_bench: %.2f s per measurement, directory %s, prepare record %zu bytes\n",
+                len.seconds, dir.path().c_str(), peer_value_size);
+    std::fflush(stdout);
+    table t({"threads", "ktm commits/s", "ktm flushes/commit", "rocksdb commits/s", "rocksdb syncs/commit",
+             "bdb commits/s", "bdb syncs/commit", "ktm / rocksdb"});
+    double ktm64 = 0, rocks64 = 0;
+    for (int n : thread_counts) {
+      const std::string tag = std::to_string(n);
+      const ktm_rate k = ktm_durable_commits(dir.fresh("ktm-" + tag), n, len);
+      std::printf("KTM threads=%d commits=%llu seconds=%.3f commits_per_s=%.1f flushes_per_commit=%.3f\n", n,
+                  static_cast<unsigned long long>(k.rate.commits), k.rate.seconds, k.rate.per_second(),
+                  k.flushes_per_commit);
+      std::fflush(stdout);
+      dir.fresh("ktm-" + tag);
+      commit_rate rocks, bdb;
+      if (peers) {
+        rocks = rocksdb_sync_commits(dir.fresh("rocksdb-" + tag), n, len);
+        dir.fresh("rocksdb-" + tag);
+        bdb = berkeleydb_txn_commits(dir.fresh("bdb-" + tag), n, len);
+        dir.fresh("bdb-" + tag);
+        std::printf("PEER rocksdb threads=%d commits_per_s=%.1f; bdb commits_per_s=%.1f\n", n, rocks.per_second(),
+                    bdb.per_second());
+        std::fflush(stdout);
+      }
+      t.row({tag, fmt(k.rate.per_second(), 0), fmt(k.flushes_per_commit, 3),
+             peers ? fmt(rocks.per_second(), 0) : "-", peers ? per_commit(rocks) : "-",
+             peers ? fmt(bdb.per_second(), 0) : "-", peers ? per_commit(bdb) : "-",
+             peers && rocks.per_second() > 0 ? fmt(k.rate.per_second() / rocks.per_second(), 2) : "-"});
+      if (n == 64) {
+        ktm64 = k.rate.per_second();
+        rocks64 = rocks.per_second();
+      }
+    }
+    t.print("Durable two-phase commits with one durable RM (100-byte prepare record), one multiplexed log "
+            "(higher is better)");
+    if (peers && rocks64 > 0)
+      summary("durable commits at 64 threads vs RocksDB sync Put", ktm64 / rocks64, "x", true, 2.0);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "durable_commit_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

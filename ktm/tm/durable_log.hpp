@@ -1,0 +1,390 @@
+// ktm/tm/durable_log.hpp: the log of a durable TM: a log_backend adapter
+// that keeps the TM's bookkeeping around a backend (log_stream_backend over
+// ktm::log, or any durable log_backend with scan/base support).
+//
+// The transaction (transaction.hpp) calls it at two points; this adapter
+// turns them into the durable TM's contract:
+//   - commit record, force: appended queue-only under a short lock that also
+//     records (UOW -> LSN) as "committed, not ended", then flushed to its LSN
+//     outside the lock, so concurrent commits share one device flush (the
+//     log's group commit). Every record appended to the same log before it
+//     (the RMs' queue-only prepare records) is durable when it returns.
+//   - end record, queue-only: the UOW is no longer pending; every
+//     `checkpoint_every` end records a restart area is written.
+// A failed append or flush makes the TM fail-stop: failed() is true, every
+// later call fails with errc::tm_failed (the TM reports offline, new work
+// gets errc::tm_failed), and the transaction whose commit record failed is
+// rolled back (never acknowledged).
+//
+// Restart areas (checkpoint(), or the cadence): a restart record stamped with
+// the TM id and the largest clock logged, which moves the stream's base to
+// the oldest commit record still pending (committed, not ended), else to the
+// last record: the stream stays bounded by the unfinished transactions.
+//
+// Recovery (replay, called by replay_recovery): scans the stream from its
+// base; each commit record without an end record becomes a recovered
+// transaction, redelivered to its RMs by redeliver(rm) (RECOVER, COMMIT,
+// then LAST_RECOVER), whose end record is appended once every enlistment
+// answered. recovered_outcome(uow): committed for a commit record found by
+// replay or logged since, else aborted (presumed abort).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "ktm/concepts/log_backend.hpp"
+#include "ktm/concepts/recovery_policy.hpp"
+#include "ktm/guid.hpp"
+#include "ktm/result.hpp"
+#include "ktm/tm/detail/recovered_transaction.hpp"
+#include "ktm/tm/detail/tm_record.hpp"
+#include "ktm/tm/states.hpp"
+
+namespace ktm::tm {
+
+namespace detail {
+template <class B>
+concept has_scan = requires(B& b) {
+  { b.scan([](typename B::lsn_type, bool, std::span<const std::byte>) {}) } -> std::same_as<result<void>>;
+};
+template <class B>
+concept has_restart_base = requires(B& b, std::span<const std::byte> bytes, typename B::lsn_type l) {
+  { b.write_restart_area(bytes, l) } -> std::same_as<result<typename B::lsn_type>>;
+  { b.base_lsn() } -> std::convertible_to<typename B::lsn_type>;
+};
+
+inline guid record_id(std::span<const std::byte> b) {
+  guid::bytes_type g{};
+  for (std::size_t i = 0; i < 16; ++i) g[i] = static_cast<std::uint8_t>(b[12 + i]);
+  return guid(g);
+}
+inline std::uint64_t record_clock(std::span<const std::byte> b) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[4 + static_cast<std::size_t>(i)]);
+  return v;
+}
+}  // namespace detail
+
+// Counters of a durable TM's log (durable_log::stats()).
+struct durable_log_stats {
+  std::uint64_t commit_records = 0;
+  std::uint64_t end_records = 0;
+  std::uint64_t restart_areas = 0;
+  std::size_t pending = 0;      // committed, end record not yet appended
+  std::size_t unresolved = 0;   // recovered transactions not yet ended
+};
+
+template <log_backend Backend>
+class durable_log {
+  static_assert(Backend::durable, "durable_log: the backend must be durable (not no_log)");
+  static_assert(detail::has_scan<Backend>,
+                "durable_log: the backend needs `result<void> scan(f)` (f(lsn, is_restart, payload)) for recovery");
+
+ public:
+  using backend_type = Backend;
+  using lsn_type = typename Backend::lsn_type;
+  static constexpr bool durable = true;
+
+  durable_log() : s_(std::make_unique<core>(Backend{})) {}
+  durable_log(Backend b) : s_(std::make_unique<core>(std::move(b))) {}  // NOLINT: implicit on purpose
+  // From whatever the backend is built from (e.g. a ktm::log::stream<Io>).
+  template <class S>
+    requires(!std::same_as<std::remove_cvref_t<S>, durable_log> && !std::same_as<std::remove_cvref_t<S>, Backend> &&
+             std::constructible_from<Backend, S &&>)
+  durable_log(S&& s) : durable_log(Backend(std::forward<S>(s))) {}  // NOLINT: implicit on purpose
+
+  durable_log(durable_log&&) noexcept = default;
+  durable_log& operator=(durable_log&&) noexcept = default;
+
+  // ---- log_backend ----
+  result<lsn_type> append(std::span<const std::byte> bytes, log_append_mode m) { return s_->append(bytes, m); }
+  result<lsn_type> flush_to(lsn_type l) {
+    if (s_->failed.load(std::memory_order_acquire)) return errc::tm_failed;
+    auto r = s_->b.flush_to(l);
+    if (!r) s_->fail(r.error());
+    return r;
+  }
+  // A restart area: `bytes` is a TM restart record (the TM's checkpoint());
+  // its clock is raised to the largest logged and the base is moved (above).
+  result<lsn_type> write_restart_area(std::span<const std::byte> bytes) {
+    guid id = s_->tm_id;
+    std::uint64_t clock = 0;
+    if (bytes.size() >= detail::tm_record_header_size) {
+      id = detail::record_id(bytes);
+      clock = detail::record_clock(bytes);
+    }
+    return s_->checkpoint(id, clock);
+  }
+  result<lsn_type> read_restart_area(std::vector<std::byte>& out) { return s_->b.read_restart_area(out); }
+  result<lsn_type> read_record(lsn_type l, std::vector<std::byte>& out) { return s_->b.read_record(l, out); }
+
+  // ---- what the durable TM uses ----
+  void attach(const guid& tm_id, std::size_t checkpoint_every) {
+    s_->tm_id = tm_id;
+    s_->checkpoint_every.store(checkpoint_every, std::memory_order_relaxed);
+  }
+  void set_checkpoint_every(std::size_t n) noexcept { s_->checkpoint_every.store(n, std::memory_order_relaxed); }
+  std::size_t checkpoint_every() const noexcept { return s_->checkpoint_every.load(std::memory_order_relaxed); }
+  bool failed() const noexcept { return s_->failed.load(std::memory_order_acquire); }
+  // The failure that made the TM fail-stop (empty code if none).
+  failure failure_cause() const {
+    std::lock_guard l(s_->m);
+    return s_->cause;
+  }
+  // Scans the stream (see the header comment). clock_limit != 0: only
+  // records with a clock <= clock_limit count (rollforward). Merges into what
+  // an earlier replay found; a transaction is recovered once.
+  result<recovery_summary> replay(std::uint64_t clock_limit = 0) { return s_->replay(clock_limit); }
+  transaction_outcome recovered_outcome(const guid& uow) const {
+    std::lock_guard l(s_->m);
+    if (s_->committed.count(uow) || s_->pending.count(uow)) return transaction_outcome::committed;
+    return transaction_outcome::aborted;
+  }
+  // RECOVER + COMMIT for every recovered enlistment of rm, then LAST_RECOVER.
+  template <class R>
+  std::size_t redeliver(R& rm, std::uint64_t clock) {
+    std::vector<detail::recovered_transaction*> txs;
+    {
+      std::lock_guard l(s_->m);
+      for (auto& t : s_->recovered) txs.push_back(t.get());
+    }
+    std::size_t n = 0;
+    for (auto* t : txs) n += t->redeliver(rm, clock);
+    s_->redelivered.fetch_add(n, std::memory_order_relaxed);
+    if constexpr (detail::has_on_last_recover<R>)
+      rm.on_last_recover(notification{guid{}, notify::last_recover, clock, {}});
+    return n;
+  }
+  durable_log_stats stats() const {
+    std::lock_guard l(s_->m);
+    durable_log_stats st;
+    st.commit_records = s_->commits;
+    st.end_records = s_->ends;
+    st.restart_areas = s_->restarts;
+    st.pending = s_->pending.size();
+    for (auto& t : s_->recovered) st.unresolved += !t->ended();
+    return st;
+  }
+  Backend& backend() noexcept { return s_->b; }
+
+ private:
+  struct core {
+    explicit core(Backend bk) : b(std::move(bk)) {}
+
+    Backend b;
+    mutable std::mutex m;  // guards everything below that is not atomic
+    std::mutex cp;         // one checkpoint (or replay) at a time
+    std::unordered_map<guid, lsn_type> pending;  // commit record logged, no end record yet
+    std::unordered_set<guid> committed;          // commit records found by replay
+    std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
+    std::optional<lsn_type> last;                // the last record of the stream we know of
+    failure cause{};
+    guid tm_id{};
+    std::atomic<bool> failed{false};
+    std::atomic<std::uint64_t> max_clock{0};
+    std::atomic<std::size_t> checkpoint_every{0};
+    std::atomic<std::size_t> since_checkpoint{0};
+    std::atomic<std::size_t> redelivered{0};
+    std::uint64_t commits = 0, ends = 0, restarts = 0;
+
+    void fail(const failure& f) {
+      {
+        std::lock_guard l(m);
+        if (!cause.code) cause = f;
+      }
+      failed.store(true, std::memory_order_release);
+    }
+    void note_clock(std::uint64_t c) {
+      std::uint64_t cur = max_clock.load(std::memory_order_relaxed);
+      while (c > cur && !max_clock.compare_exchange_weak(cur, c, std::memory_order_relaxed)) {
+      }
+    }
+    void note_last_locked(lsn_type l) {
+      if (!last || *last < l) last = l;
+    }
+
+    result<lsn_type> append(std::span<const std::byte> bytes, log_append_mode mode) {
+      if (failed.load(std::memory_order_acquire)) return errc::tm_failed;
+      const auto type = bytes.size() >= detail::tm_record_header_size
+                            ? static_cast<detail::tm_record_type>(bytes[0])
+                            : detail::tm_record_type{0};
+      if (type == detail::tm_record_type::commit) {
+        const guid uow = detail::record_id(bytes);
+        lsn_type at{};
+        {
+          std::lock_guard l(m);
+          auto r = b.append(bytes, log_append_mode::queue_only);
+          if (!r) {
+            if (!cause.code) cause = r.error();
+            failed.store(true, std::memory_order_release);
+            return r;
+          }
+          at = *r;
+          pending[uow] = at;
+          note_last_locked(at);
+          ++commits;
+        }
+        note_clock(detail::record_clock(bytes));
+        if (mode == log_append_mode::force) {
+          auto f = b.flush_to(at);
+          if (!f) {  // never acknowledged: the transaction rolls back
+            {
+              std::lock_guard l(m);
+              pending.erase(uow);
+            }
+            fail(f.error());
+            return std::move(f).error();
+          }
+        }
+        return at;
+      }
+      result<lsn_type> r = lsn_type{};
+      {
+        std::lock_guard l(m);
+        r = b.append(bytes, mode);
+        if (!r) {
+          if (!cause.code) cause = r.error();
+          failed.store(true, std::memory_order_release);
+          return r;
+        }
+        note_last_locked(*r);
+        if (type == detail::tm_record_type::end) {
+          pending.erase(detail::record_id(bytes));
+          ++ends;
+        }
+      }
+      if (bytes.size() >= detail::tm_record_header_size) note_clock(detail::record_clock(bytes));
+      if (type == detail::tm_record_type::end) maybe_checkpoint();
+      return r;
+    }
+
+    void maybe_checkpoint() {
+      const std::size_t every = checkpoint_every.load(std::memory_order_relaxed);
+      if (every == 0) return;
+      std::size_t n = since_checkpoint.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (n < every) return;
+      // one thread wins the reset and writes the restart area
+      if (!since_checkpoint.compare_exchange_strong(n, 0, std::memory_order_relaxed)) return;
+      (void)checkpoint(tm_id, 0);
+    }
+
+    result<lsn_type> checkpoint(const guid& id, std::uint64_t clock) {
+      if (failed.load(std::memory_order_acquire)) return errc::tm_failed;
+      std::lock_guard c(cp);
+      std::optional<lsn_type> base;
+      {
+        std::lock_guard l(m);
+        for (auto& [uow, at] : pending)
+          if (!base || at < *base) base = at;
+        if (!base) base = last;
+      }
+      detail::tm_record_writer w(detail::tm_record_type::restart,
+                                 std::max(clock, max_clock.load(std::memory_order_relaxed)), id);
+      result<lsn_type> r = lsn_type{};
+      if constexpr (detail::has_restart_base<Backend>) {
+        if (base && !(*base < b.base_lsn())) r = b.write_restart_area(w.bytes(), *base);
+        else r = b.write_restart_area(w.bytes());
+      } else {
+        r = b.write_restart_area(w.bytes());
+      }
+      if (!r) {
+        fail(r.error());
+        return r;
+      }
+      std::lock_guard l(m);
+      note_last_locked(*r);
+      ++restarts;
+      return r;
+    }
+
+    static void on_end(void* ctx, const guid& uow, std::uint64_t clock) {
+      detail::tm_record_writer w(detail::tm_record_type::end, clock, uow);
+      (void)static_cast<core*>(ctx)->append(w.bytes(), log_append_mode::queue_only);
+    }
+
+    result<recovery_summary> replay(std::uint64_t limit) {
+      struct seen {
+        lsn_type at;
+        detail::tm_record rec;
+        bool ended = false;
+      };
+      if constexpr (requires { { b.status() } -> std::same_as<result<void>>; }) KTM_TRY(b.status());
+      std::lock_guard c(cp);
+      std::unordered_map<guid, seen> txs;
+      std::vector<guid> order;  // commit order
+      std::uint64_t clock = 0;
+      std::optional<lsn_type> scanned_last;
+      std::optional<failure> bad;
+      auto in_range = [&](std::uint64_t k) { return limit == 0 || k <= limit; };
+      {
+        std::vector<std::byte> ra;
+        auto a = b.read_restart_area(ra);
+        if (a) {
+          auto rec = detail::parse_tm_record(ra);
+          if (rec && in_range(rec->clock)) clock = std::max(clock, rec->clock);
+        } else if (a.code() != make_error_code(errc::no_restart_area)) {
+          return std::move(a).error();
+        }
+      }
+      auto scanned = b.scan([&](lsn_type at, bool restart, std::span<const std::byte> payload) {
+        if (bad) return;
+        scanned_last = at;
+        auto rec = detail::parse_tm_record(payload);
+        if (!rec) {
+          if (restart) return;  // a restart area some other writer made: not ours to judge
+          if constexpr (requires { at.raw(); }) bad = failure(errc::corrupt_record, position::at_lsn(at.raw()));
+          else bad = failure(errc::corrupt_record);
+          return;
+        }
+        if (!in_range(rec->clock)) return;
+        clock = std::max(clock, rec->clock);
+        switch (rec->type) {
+          case detail::tm_record_type::commit:
+            if (!txs.count(rec->id)) order.push_back(rec->id);
+            txs[rec->id] = seen{at, std::move(*rec), false};
+            break;
+          case detail::tm_record_type::end:
+            if (auto it = txs.find(rec->id); it != txs.end()) it->second.ended = true;
+            break;
+          case detail::tm_record_type::restart: break;
+        }
+      });
+      if (!scanned) return std::move(scanned).error();
+      if (bad) return *bad;
+      recovery_summary sum;
+      sum.last_clock = clock;
+      note_clock(clock);
+      std::lock_guard l(m);
+      if (scanned_last) note_last_locked(*scanned_last);
+      for (const guid& uow : order) {
+        seen& s = txs[uow];
+        committed.insert(uow);
+        if (s.ended) continue;
+        bool known = pending.count(uow) != 0;
+        if (known) continue;
+        pending[uow] = s.at;
+        recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, s.rec.clock, s.rec.enlistments,
+                                                                           &core::on_end, this));
+      }
+      for (const guid& uow : order) sum.in_doubt += !txs[uow].ended;
+      return sum;
+    }
+  };
+
+  std::unique_ptr<core> s_;
+};
+
+}  // namespace ktm::tm

@@ -1,0 +1,169 @@
+// tests/tm/durable_commit_test.cpp: commit and rollback on a durable TM over
+// a ktm::log stream (memory storage): what the TM's stream holds afterwards.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "ktm/io/memory_device.hpp"
+#include "ktm/log.hpp"
+#include "ktm/tm.hpp"
+#include "tests/tm/durable_fixtures.hpp"
+
+using namespace ktm::test;
+using ktm::errc;
+using ktm::guid;
+using ktm::io::memory_storage;
+namespace kt = ktm::tm;
+
+namespace {
+
+using rm_t = journal_rm<memory_storage>;
+using tm_t = kt::durable_transaction_manager<memory_storage, kt::with_storage<kt::static_storage<rm_t, plain_rm>>>;
+
+struct env {
+  memory_storage st;
+  std::optional<ktm::log::log<memory_storage>> lg;
+  std::optional<ktm::log::stream<memory_storage>> ts;
+  std::optional<rm_t> rm;
+  plain_rm vol;
+  std::optional<tm_t> tm;
+  env() {
+    lg.emplace(std::move(*ktm::log::log<memory_storage>::create(st, "txlog", durable_options())));
+    ts.emplace(*lg->create_stream("tm"));
+    rm.emplace(*lg->create_stream("rm"), false);
+    tm.emplace(kt::log_arg, *ts, *rm, vol);
+    REQUIRE(tm->recover());
+  }
+};
+
+}  // namespace
+
+static_assert(!tm_t::is_volatile);
+static_assert(std::is_same_v<tm_t::log_type, kt::durable_log<kt::log_stream_backend<memory_storage>>>);
+static_assert(std::is_same_v<tm_t::recovery_type, kt::replay_recovery<>>);
+static_assert(kt::check_log_backend<kt::durable_log_for<memory_storage>>());
+static_assert(std::is_same_v<kt::durable_transaction_manager<memory_storage, kt::with_recovery<kt::replay_recovery<7>>>::recovery_type,
+                             kt::replay_recovery<7>>);
+
+TEST_CASE("a durable commit forces a commit record naming the prepared durable RM, then queues an end record") {
+  env e;
+  auto tx = e.tm->begin();
+  auto h1 = tx.enlist(*e.rm, kt::default_mask, kt::enlistment_key(42));
+  REQUIRE(h1);
+  REQUIRE(tx.set_description("transfer 42"));
+  REQUIRE(tx.commit());
+  CHECK(e.rm->committed(tx.id()));
+  const auto recs = tm_records(*e.ts);
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].type == kt::detail::tm_record_type::commit);
+  CHECK(recs[0].id == tx.id());
+  CHECK(recs[0].clock == tx.commit_clock());
+  CHECK(recs[0].description == "transfer 42");
+  REQUIRE(recs[0].enlistments.size() == 1);
+  CHECK(recs[0].enlistments[0].rm == e.rm->id());
+  CHECK(recs[0].enlistments[0].key == 42);
+  CHECK(recs[0].enlistments[0].recovery_information.size() == 8);  // the RM's prepare LSN
+  CHECK(recs[1].type == kt::detail::tm_record_type::end);
+  CHECK(recs[1].id == tx.id());
+  // the commit record (and the RM's prepare record before it) is durable once commit returned
+  ktm::log::lsn commit_at;
+  for (const auto& r : e.ts->read_forward()) {
+    commit_at = r.at;
+    break;
+  }
+  CHECK(e.rm->last_prepare() < commit_at);
+  CHECK(commit_at < e.lg->durable_lsn());
+  CHECK(e.tm->log().stats().commit_records == 1);
+  CHECK(e.tm->log().stats().end_records == 1);
+  CHECK(e.tm->log().stats().pending == 0);
+}
+
+TEST_CASE("a rollback logs nothing in the TM's stream (presumed abort)") {
+  env e;
+  auto tx = e.tm->begin();
+  auto h2 = tx.enlist(*e.rm);
+  REQUIRE(h2);
+  auto h3 = tx.enlist(e.vol);
+  REQUIRE(h3);
+  REQUIRE(tx.rollback());
+  CHECK(e.rm->rolled_back(tx.id()));
+  CHECK(tm_records(*e.ts).empty());
+  CHECK(e.tm->recovered_outcome(tx.id()) == kt::transaction_outcome::aborted);
+}
+
+TEST_CASE("a durable TM runs volatile RMs beside durable ones, and an all-read-only commit logs nothing") {
+  env e;
+  {
+    auto tx = e.tm->begin();
+      auto h4 = tx.enlist(*e.rm);
+    REQUIRE(h4);
+    auto h5 = tx.enlist(e.vol);
+    REQUIRE(h5);
+    REQUIRE(tx.commit());
+    CHECK(e.vol.commits == 1);
+    CHECK(e.rm->committed(tx.id()));
+  }
+  {
+    auto tx = e.tm->begin();  // no enlistment: nothing to log
+    REQUIRE(tx.commit());
+  }
+  CHECK(tm_records(*e.ts).size() == 2);
+}
+
+TEST_CASE("a checkpoint writes a restart area stamped with the TM id and clock, and moves the base past ended transactions") {
+  env e;
+  for (int i = 0; i < 3; ++i) {
+    auto tx = e.tm->begin();
+    auto h6 = tx.enlist(*e.rm);
+    REQUIRE(h6);
+    REQUIRE(tx.commit());
+  }
+  const auto before = e.ts->base_lsn();
+  REQUIRE(e.tm->checkpoint());
+  CHECK(e.ts->base_lsn() > before);
+  auto ra = e.ts->read_restart_area();
+  REQUIRE(ra);
+  auto rec = kt::detail::parse_tm_record(ra->data);
+  REQUIRE(rec);
+  CHECK(rec->type == kt::detail::tm_record_type::restart);
+  CHECK(rec->id == e.tm->id());
+  CHECK(rec->clock == e.tm->virtual_clock());
+  // what is left from the base on is the last end record and the restart area
+  CHECK(tm_records(*e.ts).size() == 2);
+  CHECK(e.tm->log().stats().restart_areas == 1);
+}
+
+TEST_CASE("a durable TM whose stream already has a writer fails its recovery and stays offline") {
+  memory_storage st;
+  auto lg = ktm::log::log<memory_storage>::create(st, "txlog", durable_options());
+  REQUIRE(lg);
+  auto ts = lg->create_stream("tm");
+  auto w = ts->marshalling_area();  // someone else writes the TM's stream
+  REQUIRE(w);
+  auto b = kt::log_stream_backend<memory_storage>::open(*ts);
+  CHECK(b.error().code == ktm::make_error_code(errc::writer_exists));
+  kt::durable_transaction_manager<memory_storage> tm{kt::log_arg, *ts};
+  auto r = tm.recover();
+  REQUIRE(!r);
+  CHECK(r.error().code == ktm::make_error_code(errc::writer_exists));
+  CHECK(tm.state() == kt::tm_state::offline);
+}
+
+TEST_CASE("the TM record parser rejects a count or length that does not fit") {
+  kt::detail::tm_record_writer w(kt::detail::tm_record_type::commit, 5, guid::generate());
+  const std::byte info[3] = {std::byte{1}, std::byte{2}, std::byte{3}};
+  w.add_enlistment(guid::generate(), 9, info);
+  w.set_description("d");
+  std::vector<std::byte> b(w.bytes().begin(), w.bytes().end());
+  REQUIRE(kt::detail::parse_tm_record(b));
+  auto cut = b;
+  cut.pop_back();
+  CHECK(!kt::detail::parse_tm_record(cut));  // description length no longer matches
+  auto big = b;
+  big[2] = std::byte{2};  // two enlistments claimed, one present
+  CHECK(!kt::detail::parse_tm_record(big));
+  auto bad = b;
+  bad[0] = std::byte{9};
+  CHECK(!kt::detail::parse_tm_record(bad));
+  CHECK(!kt::detail::parse_tm_record(std::span<const std::byte>(b).first(10)));
+}
