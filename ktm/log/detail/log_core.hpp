@@ -89,6 +89,10 @@ class log_core {
   result<void> close() {
     std::unique_lock lk(mu_);
     if (failed_ || closed_) return failed_ ? fail_ : result<void>{};
+    if (read_only_) {  // nothing was written: nothing to persist
+      closed_ = true;
+      return {};
+    }
     auto r = persist_locked(lk);
     closed_ = true;
     return r;
@@ -98,7 +102,7 @@ class log_core {
   result<std::shared_ptr<stream_state>> create_stream(std::string_view name) {
     if (name.empty() || name.size() > format::max_stream_name) return errc::invalid_argument;
     std::unique_lock lk(mu_);
-    KTM_TRY(usable());
+    KTM_TRY(writable());
     if (find_locked(name)) return failure(errc::stream_exists, {}, std::string(name));
     if (dedicated_ && !streams_.empty()) return errc::too_many_streams;
     if (streams_.size() >= format::max_streams) return errc::too_many_streams;
@@ -119,7 +123,7 @@ class log_core {
   }
   result<void> delete_stream(std::string_view name) {
     std::unique_lock lk(mu_);
-    KTM_TRY(usable());
+    KTM_TRY(writable());
     auto s = find_locked(name);
     if (!s) return failure(errc::stream_not_found, {}, std::string(name));
     s->deleted = true;
@@ -157,7 +161,7 @@ class log_core {
   // the base file too; see persist_advanced_base.
   result<void> advance_base(stream_state& s, lsn new_base) {
     std::lock_guard lk(mu_);
-    KTM_TRY(usable());
+    KTM_TRY(writable());
     if (s.deleted) return failure(errc::stream_not_found, {}, s.name);
     if (!new_base.is_valid() || new_base < s.base || new_base > end_lsn_locked())
       return failure(errc::invalid_argument, position::at_lsn(new_base.raw()), s.name);
@@ -298,6 +302,14 @@ class log_core {
     if (closed_) return errc::invalid_argument;
     return {};
   }
+  // usable(), and a call that writes may be made: not in a read-only
+  // session (the log's epochs are used up; see open in recovery.hpp).
+  result<void> writable() const {
+    KTM_TRY(usable());
+    if (read_only_)
+      return failure(errc::corrupt_base_file, position::at_offset(format::bf::epoch), base_file_name(name_));
+    return {};
+  }
   std::shared_ptr<stream_state> find_locked(std::string_view name) const {
     for (auto& s : streams_)
       if (s->name == name) return s;
@@ -419,6 +431,7 @@ class log_core {
   std::condition_variable writer_cv_;
   bool writer_stop_ = false;
   bool failed_ = false, closed_ = false;
+  bool read_only_ = false;  // set at open only: no epoch left for this session
   failure fail_;
   std::uint32_t persisted_tail_ = 0;  // logical container of the persisted tail
   std::int64_t total_reserved_ = 0;

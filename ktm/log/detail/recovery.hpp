@@ -71,8 +71,22 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::open(Io& io, std::string nam
   KTM_TRY(c->init_buffers());
   std::lock_guard lk(c->mu_);
   KTM_TRY(c->recover(act, m, headers));
-  c->epoch_ = std::max(m.epoch, m.epoch_hint) + 1;
-  KTM_TRY(c->write_base_locked());
+  // This session's epoch (one more than any seen) goes into the base copy
+  // written below and into every block it seals, so it must itself be valid
+  // (below max_epoch): the next open rejects a copy naming a larger one and
+  // does not take such a block for part of the chain. When the largest epoch
+  // seen is already max_epoch - 1 (valid, but no real log gets through 2^30
+  // opens: a damaged or forged base file or block), no epoch is left. The
+  // session is then read-only: it recovers and reads as usual but writes
+  // nothing, not even the base file. Every write is refused (see writable()),
+  // so it acknowledges nothing that a later open could not return, and the
+  // disk stays as it was, so every later open sees the same log.
+  if (std::max(m.epoch, m.epoch_hint) >= max_epoch - 1) {
+    c->read_only_ = true;
+  } else {
+    c->epoch_ = std::max(m.epoch, m.epoch_hint) + 1;
+    KTM_TRY(c->write_base_locked());
+  }
   c->opt_.persist_on_close = o.persist_on_close;
   if (o.on_tail) o.on_tail(c->report_);
   return c;

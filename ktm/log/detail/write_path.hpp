@@ -354,7 +354,7 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
   bool asked = false;
   std::unique_lock lk(mu_);
   for (;;) {
-    KTM_TRY(usable());
+    KTM_TRY(writable());
     stream_state& s = *w.s;
     if (s.deleted) return failure(errc::stream_not_found, {}, s.name);
     if (use_res && (w.reserved_records < 1 || w.reserved_bytes < len))
@@ -408,7 +408,7 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
 template <io_policy Io>
 result<void> log_core<Io>::reserve(writer_state& w, std::int64_t records, std::int64_t bytes) {
   std::lock_guard lk(mu_);
-  KTM_TRY(usable());
+  KTM_TRY(writable());
   if ((records < 0 && bytes > 0) || (records > 0 && bytes < 0)) return errc::invalid_argument;
   if (records < 0 || bytes < 0) {
     if (-records > w.reserved_records || -bytes > w.reserved_bytes) return errc::invalid_argument;
@@ -430,7 +430,7 @@ result<lsn> log_core<Io>::write_restart(writer_state& w, std::span<const std::by
   lsn prev;
   {
     std::lock_guard lk(mu_);
-    KTM_TRY(usable());
+    KTM_TRY(writable());
     if (new_base && (!new_base->is_valid() || *new_base < w.s->base || *new_base > end_lsn_locked()))
       return failure(errc::invalid_argument, position::at_lsn(new_base->raw()), w.s->name);
     prev = w.s->restart;
@@ -450,13 +450,14 @@ template <io_policy Io>
 result<void> log_core<Io>::persist_locked(std::unique_lock<std::mutex>& lk) {
   while (io_busy_) cv_.wait(lk);
   if (failed_) return usable();
+  if (read_only_) return writable();  // never writes the base file
   KTM_TRY(run_io_locked(lk, true, true, false));
   return write_base_locked();
 }
 
 template <io_policy Io>
 result<void> log_core<Io>::add_container_locked(std::unique_lock<std::mutex>& lk) {
-  KTM_TRY(usable());
+  KTM_TRY(writable());
   if (cs_.slots().size() >= std::min<std::uint32_t>(opt_.max_containers, format::max_containers))
     return errc::too_many_containers;
   while (io_busy_) cv_.wait(lk);
@@ -472,7 +473,7 @@ result<void> log_core<Io>::add_container_locked(std::unique_lock<std::mutex>& lk
 template <io_policy Io>
 result<void> log_core<Io>::remove_container(std::uint32_t physical) {
   std::unique_lock lk(mu_);
-  KTM_TRY(usable());
+  KTM_TRY(writable());
   auto* s = cs_.by_physical(physical);
   if (!s) return errc::invalid_argument;
   if (cs_.slots().size() <= 2) return errc::too_few_containers;
