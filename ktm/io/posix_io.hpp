@@ -24,21 +24,23 @@
 
 namespace ktm::io::detail {
 
-// Reads exactly out.size() bytes at `off`. On failure `*raw_errno` (if given)
-// receives the errno of the failing call, or 0 for a short transfer.
-inline std::error_code pread_full(int fd, std::uint64_t off, std::span<std::byte> out,
-                                  std::size_t granule = 1, int* raw_errno = nullptr) {
+// Moves exactly `len` bytes at `off` with `op(done)` (one pread or pwrite of
+// the rest, starting `done` bytes in), retrying EINTR and partial transfers.
+// On failure `*raw_errno` (if given) receives the errno of the failing call,
+// or 0 for a short transfer: no progress, or a partial transfer that is not a
+// multiple of `granule`.
+template <class Op>
+inline std::error_code transfer_full(std::size_t len, std::size_t granule, int* raw_errno, Op op) {
   std::size_t done = 0;
-  while (done < out.size()) {
-    const ::ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                                static_cast<::off_t>(off + done));
+  while (done < len) {
+    const ::ssize_t n = op(done);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (raw_errno) *raw_errno = errno;
       return from_errno(errno);
     }
     const auto moved = static_cast<std::size_t>(n);
-    if (moved == 0 || (done + moved < out.size() && moved % granule != 0)) {
+    if (moved == 0 || (done + moved < len && moved % granule != 0)) {
       if (raw_errno) *raw_errno = 0;
       return make_error_code(errc::short_io);
     }
@@ -47,26 +49,20 @@ inline std::error_code pread_full(int fd, std::uint64_t off, std::span<std::byte
   return {};
 }
 
+// Reads exactly out.size() bytes at `off`; see transfer_full for failures.
+inline std::error_code pread_full(int fd, std::uint64_t off, std::span<std::byte> out,
+                                  std::size_t granule = 1, int* raw_errno = nullptr) {
+  return transfer_full(out.size(), granule, raw_errno, [&](std::size_t done) {
+    return ::pread(fd, out.data() + done, out.size() - done, static_cast<::off_t>(off + done));
+  });
+}
+
 // Writes exactly in.size() bytes at `off`; same contract as pread_full.
 inline std::error_code pwrite_full(int fd, std::uint64_t off, std::span<const std::byte> in,
                                    std::size_t granule = 1, int* raw_errno = nullptr) {
-  std::size_t done = 0;
-  while (done < in.size()) {
-    const ::ssize_t n = ::pwrite(fd, in.data() + done, in.size() - done,
-                                 static_cast<::off_t>(off + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (raw_errno) *raw_errno = errno;
-      return from_errno(errno);
-    }
-    const auto moved = static_cast<std::size_t>(n);
-    if (moved == 0 || (done + moved < in.size() && moved % granule != 0)) {
-      if (raw_errno) *raw_errno = 0;
-      return make_error_code(errc::short_io);
-    }
-    done += moved;
-  }
-  return {};
+  return transfer_full(in.size(), granule, raw_errno, [&](std::size_t done) {
+    return ::pwrite(fd, in.data() + done, in.size() - done, static_cast<::off_t>(off + done));
+  });
 }
 
 // fdatasync, retried on EINTR only. Any other failure is final for the caller
