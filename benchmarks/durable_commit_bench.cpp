@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "benchmarks/support/bench_dir.hpp"
+#include "benchmarks/support/commit_report.hpp"
 #include "benchmarks/support/peers.hpp"
 #include "benchmarks/support/table.hpp"
 #include "ktm/io/posix_file.hpp"
@@ -98,26 +99,6 @@ ktm_rate ktm_durable_commits(const std::string& dir, int threads, run_length len
   out.rate.syncs_known = true;
   out.flushes_per_commit = out.rate.commits ? static_cast<double>(flushes) / static_cast<double>(out.rate.commits) : 0;
   return out;
-}
-
-std::vector<int> parse_threads(const char* s) {
-  std::vector<int> out;
-  while (*s) {
-    char* end = nullptr;
-    long v = std::strtol(s, &end, 10);
-    if (end == s || v < 1 || v > 4096) {
-      std::fprintf(stderr, "bad --threads list\n");
-      std::exit(2);
-    }
-    out.push_back(static_cast<int>(v));
-    s = *end == ',' ? end + 1 : end;
-  }
-  return out;
-}
-
-std::string per_commit(const commit_rate& r) {
-  const double v = r.syncs_per_commit();
-  return v != v ? "n/a" : fmt(v, 3);
 }
 
 }  // namespace

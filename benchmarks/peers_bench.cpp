@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "benchmarks/support/bench_dir.hpp"
+#include "benchmarks/support/commit_report.hpp"
 #include "benchmarks/support/peers.hpp"
 #include "benchmarks/support/table.hpp"
 
@@ -35,31 +36,11 @@ namespace {
 
 using namespace ktm::bench;
 
-std::vector<int> parse_threads(const char* s) {
-  std::vector<int> out;
-  while (*s) {
-    char* end = nullptr;
-    long v = std::strtol(s, &end, 10);
-    if (end == s || v < 1 || v > 4096) {
-      std::fprintf(stderr, "bad --threads list\n");
-      std::exit(2);
-    }
-    out.push_back(static_cast<int>(v));
-    s = *end == ',' ? end + 1 : end;
-  }
-  return out;
-}
-
 // The run with the median commits/s (the upper median for an even count).
 commit_rate median(std::vector<commit_rate> runs) {
   std::sort(runs.begin(), runs.end(),
             [](const commit_rate& a, const commit_rate& b) { return a.per_second() < b.per_second(); });
   return runs[runs.size() / 2];
-}
-
-std::string per_commit(const commit_rate& r) {
-  double v = r.syncs_per_commit();
-  return std::isnan(v) ? "n/a" : fmt(v, 3);
 }
 
 void report(const char* peer, const commit_rate& r) {
