@@ -12,6 +12,7 @@ packages=(
   catch2              # Catch2 v2, catch2/catch.hpp
   libbenchmark-dev
   librocksdb-dev libdb5.3++-dev libsqlite3-dev  # peers in the benchmarks
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # //ktm/net/grpc
 )
 
 missing=()
