@@ -121,8 +121,7 @@ struct grpc_transport::impl final : wire::superior_link::Service {
       const auto m = detail::from_wire(b->messages(static_cast<int>(i)));
       if (!m) {
         ++counts.dropped_malformed;
-      } else if (deliver_here(*m)) {
-        ++counts.received;
+      } else if (deliver_here(*m, counts.received)) {
         ++accepted;
       } else {
         ++counts.dropped_unattached;
@@ -139,8 +138,9 @@ struct grpc_transport::impl final : wire::superior_link::Service {
     return s;
   }
 
-  // Gives m to the receiver attached for m.to; false when there is none.
-  bool deliver_here(const superior_message& m) {
+  // Gives m to the receiver attached for m.to, counting it in `count` first;
+  // false when there is none.
+  bool deliver_here(const superior_message& m, std::atomic<std::uint64_t>& count) {
     std::shared_ptr<receiver_entry> e;
     {
       std::shared_lock lock(receivers_mutex);
@@ -149,6 +149,7 @@ struct grpc_transport::impl final : wire::superior_link::Service {
       e = it->second;
       e->in_flight.fetch_add(1, std::memory_order_relaxed);
     }
+    ++count;
     const receiver_entry* outer = delivering;
     delivering = e.get();
     e->fn(e->object, m);
@@ -180,10 +181,7 @@ struct grpc_transport::impl final : wire::superior_link::Service {
   }
 
   std::error_code send(const superior_message& m) {
-    if (deliver_here(m)) {
-      ++counts.sent_local;
-      return {};
-    }
+    if (deliver_here(m, counts.sent_local)) return {};
     std::shared_ptr<peer_link> link;
     {
       std::shared_lock lock(peers_mutex);
