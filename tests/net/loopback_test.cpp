@@ -246,3 +246,22 @@ TEST_CASE("malformed messages and replayed batches from the network are dropped 
   CHECK(p.at_b.messages().size() == 1);
   CHECK(eventually([&] { return p.b.counters().received == 1; }));
 }
+
+TEST_CASE("two addresses of one transport are two senders to it: neither's messages are dropped as stale") {
+  pair_of_transports p;
+  const guid tm_b2 = guid::generate();
+  collector at_b2;
+  p.b.attach(tm_b2, at_b2);
+  REQUIRE(!p.a.add_peer(tm_b2, "ipv4:" + p.b.address()));  // another channel to the same server
+  REQUIRE(!send_within(p.a, message(superior_message_kind::commit, p.tm_a, p.tm_b, 0)));
+  REQUIRE(!send_within(p.a, message(superior_message_kind::commit, p.tm_a, tm_b2, 0)));
+  constexpr std::uint64_t n = 500;
+  for (std::uint64_t i = 1; i <= n; ++i) {
+    REQUIRE(!p.a.send(message(superior_message_kind::commit, p.tm_a, p.tm_b, i)));
+    REQUIRE(!p.a.send(message(superior_message_kind::commit, p.tm_a, tm_b2, i)));
+  }
+  REQUIRE(p.at_b.wait_for_count(n + 1));
+  REQUIRE(at_b2.wait_for_count(n + 1));
+  CHECK(p.b.counters().dropped_stale == 0);
+  p.b.detach(tm_b2);
+}

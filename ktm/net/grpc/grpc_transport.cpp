@@ -37,8 +37,8 @@ struct receiver_entry {
 // detach() from inside receive() does not wait for itself.
 thread_local const receiver_entry* delivering = nullptr;
 
-// Everything arriving from one sending transport incarnation: delivered one
-// batch at a time, and never a seq below `next_seq`.
+// Everything arriving from one sender (one peer_link of one transport
+// incarnation): delivered one batch at a time, never a seq below `next_seq`.
 struct inbound_sender {
   std::mutex mutex;
   std::uint64_t next_seq = 0;
@@ -49,6 +49,11 @@ struct counters_impl {
       dropped_malformed{0}, dropped_unattached{0}, dropped_stale{0}, batches_sent{0};
 };
 
+std::uint64_t random_id() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
 // One peer address: its channel, its queue, and the thread that empties it.
 struct peer_link {
   std::shared_ptr<grpc::Channel> channel;
@@ -57,17 +62,13 @@ struct peer_link {
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<superior_message> queue;
+  const std::uint64_t sender_id = random_id();  // names this link's seqs to the receiver
   bool down = false;       // the last batch failed; send() checks the channel
   bool stopping = false;
   std::uint64_t next_seq = 1;
   grpc::ClientContext* in_call = nullptr;  // cancelled when stopping
   std::thread worker;
 };
-
-std::uint64_t random_incarnation() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-}
 
 }  // namespace
 
@@ -208,7 +209,7 @@ struct grpc_transport::impl final : wire::superior_link::Service {
   // The sender thread of one peer: batches, in order, one call at a time.
   void run(peer_link& link) {
     wire::batch batch;
-    batch.set_sender(incarnation);
+    batch.set_sender(link.sender_id);
     for (;;) {
       std::size_t n = 0;
       grpc::ClientContext context;
@@ -256,7 +257,6 @@ struct grpc_transport::impl final : wire::superior_link::Service {
   }
 
   grpc_transport_options options;
-  const std::uint64_t incarnation = random_incarnation();
   counters_impl counts;
 
   std::unique_ptr<grpc::Server> server;
