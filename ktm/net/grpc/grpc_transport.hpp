@@ -30,7 +30,8 @@
 // send(). detach(id) waits for the receive() calls for id that are running
 // (except the caller's own, when it is called from inside one).
 //
-// Thread-safe. Not copyable; movable. Destruction stops the server (waiting
+// Thread-safe. Not copyable; movable (a moved-from transport may only be
+// destroyed or assigned to). Destruction stops the server (waiting
 // for running receive() calls) and the sender threads (dropping what is
 // still queued).
 #pragma once
