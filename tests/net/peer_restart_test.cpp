@@ -69,19 +69,29 @@ bool sees_disconnected(grpc_transport& t, const guid& from, const guid& to) {
   return false;
 }
 
+// This process's transport and TM, and an echo_peer child that answers it.
+struct parent_and_echo {
+  grpc_transport t;
+  collector c;
+  const guid parent_tm = guid::generate(), echo_tm = guid::generate();
+  int port = 0;
+  std::unique_ptr<child_process> child;
+
+  parent_and_echo() {
+    REQUIRE(!t.status());
+    t.attach(parent_tm, c);
+    child = start_echo(0, echo_tm, parent_tm, t.address(), port);
+    REQUIRE(!t.add_peer(echo_tm, "127.0.0.1:" + std::to_string(port)));
+    REQUIRE(reaches(t, c, parent_tm, echo_tm));
+  }
+  ~parent_and_echo() { t.detach(parent_tm); }
+};
+
 }  // namespace
 
 TEST_CASE("messages to a TM in another process are answered, in order") {
-  grpc_transport t;
-  REQUIRE(!t.status());
-  collector c;
-  const guid parent_tm = guid::generate(), echo_tm = guid::generate();
-  t.attach(parent_tm, c);
-  int port = 0;
-  auto child = start_echo(0, echo_tm, parent_tm, t.address(), port);
-  REQUIRE(!t.add_peer(echo_tm, "127.0.0.1:" + std::to_string(port)));
-  REQUIRE(reaches(t, c, parent_tm, echo_tm));
-
+  parent_and_echo p;
+  auto& [t, c, parent_tm, echo_tm, port, child] = p;
   const std::size_t before = c.messages().size();
   constexpr std::uint64_t n = 1000;
   for (std::uint64_t i = 0; i < n; ++i) REQUIRE(!t.send(message(superior_message_kind::prepare, parent_tm, echo_tm, i)));
@@ -92,19 +102,11 @@ TEST_CASE("messages to a TM in another process are answered, in order") {
     REQUIRE(got[before + i].kind == superior_message_kind::prepare_complete);
     REQUIRE(got[before + i].from == echo_tm);
   }
-  t.detach(parent_tm);
 }
 
 TEST_CASE("a peer process killed with SIGKILL makes sends fail with disconnected; restarted on its port, it is reached again") {
-  grpc_transport t;
-  REQUIRE(!t.status());
-  collector c;
-  const guid parent_tm = guid::generate(), echo_tm = guid::generate();
-  t.attach(parent_tm, c);
-  int port = 0;
-  auto child = start_echo(0, echo_tm, parent_tm, t.address(), port);
-  REQUIRE(!t.add_peer(echo_tm, "127.0.0.1:" + std::to_string(port)));
-  REQUIRE(reaches(t, c, parent_tm, echo_tm));
+  parent_and_echo p;
+  auto& [t, c, parent_tm, echo_tm, port, child] = p;
 
   for (int cycle = 0; cycle < restarts(); ++cycle) {
     child->kill();
@@ -122,7 +124,6 @@ TEST_CASE("a peer process killed with SIGKILL makes sends fail with disconnected
   const auto k = t.counters();
   CHECK(k.send_failed >= static_cast<std::uint64_t>(5 * restarts()));
   CHECK(k.received >= static_cast<std::uint64_t>(1 + restarts()));
-  t.detach(parent_tm);
 }
 
 TEST_CASE("a transport restarted on its port under a peer that stayed up is answered again") {
