@@ -53,7 +53,12 @@ class basic_transaction : public transaction_core {
   basic_transaction& operator=(const basic_transaction&) = delete;
 
   ~basic_transaction() {
-    if (settled_on_creator_thread()) return;
+    if constexpr (!TM::concurrent) {
+      // One thread, inline handlers, no timer: finished means settled.
+      if (is_done() && pending_ == 0) return;
+    } else {
+      if (settled_on_creator_thread()) return;
+    }
     bool timer;
     {
       tguard g(*this);
@@ -93,6 +98,9 @@ class basic_transaction : public transaction_core {
   template <class R>
   result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
     static_assert(check_resource_manager<R>());
+    // single_threaded: the guard would only mark the transaction held, and
+    // nothing enlist_locked calls looks at that or completes anything.
+    if constexpr (!TM::concurrent) return enlist_locked(rm, mask, key);
     if constexpr (TM::concurrent) {
       // Until the first enlistment is handed out (or a timer armed) only the
       // client can reach the transaction, and client calls on one
@@ -338,7 +346,7 @@ class basic_transaction : public transaction_core {
   // One phase, specialised at compile time: with static_storage and the
   // inline dispatcher each delivery is a direct call of the handler.
   template <tx_state Phase>
-  void send_phase_locked() {
+  [[gnu::always_inline]] void send_phase_locked() {
     static constexpr phase_info pi = info_of(Phase);
     const std::uint64_t clock = tm_->clock().now();
     tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {

@@ -30,7 +30,7 @@ struct straight_line_commit {
   static constexpr bool applies =
       Tx::storage_type::is_static && std::is_same_v<typename Tx::dispatcher_type, inline_dispatcher>;
 
-  [[gnu::flatten]] static bool run(Tx& tx) {
+  static bool run(Tx& tx) {
     if (!phase<tx_state::prepreparing>(tx)) return false;
     tx.set_state_locked(tx_state::preprepared);
     tx.set_state_locked(tx_state::preparing);
