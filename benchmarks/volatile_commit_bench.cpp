@@ -16,8 +16,10 @@
 // client that runs its TM from one thread would choose. The summary names
 // which one each line measured.
 //
-// Build: g++ -std=c++20 -O2 -DNDEBUG -I. benchmarks/volatile_commit_bench.cpp
-//        -o /tmp/vb -lbenchmark -pthread
+// Build: bazel build --config=bench //benchmarks:volatile_commit_bench
+// Instructions per transaction (repeatable where wall-clock time is not):
+//   valgrind --tool=callgrind <binary> --benchmark_filter='single_threaded/8/'
+//       --iterations=20000   (then 60000; the totals' difference / 40000)
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -184,10 +186,19 @@ void BM_tm_inline_static(benchmark::State& state) {
   if (a.commits() != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("lost commits");
 }
 
-// Register sizes: 64 bytes (the headline), 512 bytes, 4 KiB.
-BENCHMARK(BM_baseline_direct_calls)->Arg(8)->Arg(64)->Arg(512);
-BENCHMARK(BM_tm_inline_static<tm_st_type>)->Name("BM_tm_inline_static_single_threaded")->Arg(8)->Arg(64)->Arg(512);
-BENCHMARK(BM_tm_inline_static<tm_type>)->Name("BM_tm_inline_static_thread_safe")->Arg(8)->Arg(64)->Arg(512);
+// Register sizes: 64 bytes (the headline), 512 bytes, 4 KiB. A fixed
+// iteration count (--iterations=N, 0: Google Benchmark's choice) makes runs
+// comparable under callgrind: instructions per transaction are the
+// difference of two runs' totals over the difference of their counts.
+void register_all(std::int64_t iterations) {
+  auto each = [&](benchmark::internal::Benchmark* b) {
+    b->Arg(8)->Arg(64)->Arg(512);
+    if (iterations > 0) b->Iterations(iterations);
+  };
+  each(benchmark::RegisterBenchmark("BM_baseline_direct_calls", BM_baseline_direct_calls));
+  each(benchmark::RegisterBenchmark("BM_tm_inline_static_single_threaded", BM_tm_inline_static<tm_st_type>));
+  each(benchmark::RegisterBenchmark("BM_tm_inline_static_thread_safe", BM_tm_inline_static<tm_type>));
+}
 
 // Keeps each run's time per iteration for the summary.
 class summary_reporter : public benchmark::ConsoleReporter {
@@ -196,7 +207,9 @@ class summary_reporter : public benchmark::ConsoleReporter {
     for (const Run& r : runs) {
       if (r.run_type != Run::RT_Iteration) continue;
       const auto it = r.counters.find("allocs_per_tx");
-      rows[r.benchmark_name()] = {r.GetAdjustedCPUTime(), it == r.counters.end() ? 0.0 : it->second.value};
+      std::string name = r.benchmark_name();
+      name = name.substr(0, name.find("/iterations:"));
+      rows[name] = {r.GetAdjustedCPUTime(), it == r.counters.end() ? 0.0 : it->second.value};
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -206,6 +219,15 @@ class summary_reporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::int64_t iterations = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--iterations=", 13) != 0) continue;
+    iterations = std::atoll(argv[i] + 13);
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    --i;
+  }
+  register_all(iterations);
   benchmark::Initialize(&argc, argv);
   summary_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);

@@ -22,6 +22,13 @@ struct inline_dispatcher {
   reply dispatch(const Invoker& inv, enlistment* e, const notification& n) {
     return inv(e, n);
   }
+  // The same when n.kind == K is known at compile time: a typed invoker
+  // (static_storage) then calls that one handler directly, no switch.
+  template <notify K, class Invoker>
+  reply dispatch_as(const Invoker& inv, enlistment* e, const notification& n) {
+    if constexpr (requires { inv.template call<K>(e, n); }) return inv.template call<K>(e, n);
+    else return inv(e, n);
+  }
   template <class Invoker>
   std::size_t cancel(const Invoker&, const transaction_core&) noexcept {
     return 0;

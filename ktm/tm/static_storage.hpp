@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include <boost/hana.hpp>
 
@@ -58,15 +59,13 @@ class static_storage {
     return &set[i];
   }
 
+  // Unrolled, and the unrolling inlined: with the inline dispatcher a
+  // transaction's phase becomes straight code (detail/straight_line_commit.hpp).
   template <class F>
-  void for_each_slot(set_type& set, F&& f) {
-    boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<sizeof...(RMs)>),
-                          [&](auto i) {
-                            enlistment& e = set[i];
-                            if (e.status() == enlistment_status::unused) return;
-                            using R = std::remove_pointer_t<std::decay_t<decltype(boost::hana::at(rms_, i))>>;
-                            f(e, detail::static_invoker<R>(boost::hana::at(rms_, i)));
-                          });
+  [[gnu::always_inline]] void for_each_slot(set_type& set, F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) __attribute__((always_inline)) {
+      (visit_slot<I>(set, f), ...);
+    }(std::make_index_sequence<sizeof...(RMs)>{});
   }
 
   template <class F>
@@ -83,6 +82,14 @@ class static_storage {
   }
 
  private:
+  template <std::size_t I, class F>
+  [[gnu::always_inline]] void visit_slot(set_type& set, F& f) {
+    enlistment& e = set[I];
+    if (e.status() == enlistment_status::unused) return;
+    using R = std::remove_pointer_t<std::decay_t<decltype(boost::hana::at_c<I>(rms_))>>;
+    f(e, detail::static_invoker<R>(boost::hana::at_c<I>(rms_)));
+  }
+
   boost::hana::tuple<RMs*...> rms_;
 };
 

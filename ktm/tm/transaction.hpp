@@ -27,6 +27,7 @@
 #include "ktm/result.hpp"
 #include "ktm/concepts/log_backend.hpp"
 #include "ktm/tm/detail/tm_record.hpp"
+#include "ktm/tm/detail/straight_line_commit.hpp"
 #include "ktm/tm/enlistment_handle.hpp"
 #include "ktm/tm/resource_manager.hpp"
 #include "ktm/tm/transaction_core.hpp"
@@ -39,6 +40,7 @@ class basic_transaction : public transaction_core {
   static constexpr hooks hooks_{&drive_thunk};
   // Its own calls know the threading policy at compile time.
   using tguard = basic_guard<TM::concurrent ? lock_mode::concurrent : lock_mode::single>;
+  friend struct detail::straight_line_commit<basic_transaction>;
 
  public:
   using manager_type = TM;
@@ -51,7 +53,12 @@ class basic_transaction : public transaction_core {
   basic_transaction& operator=(const basic_transaction&) = delete;
 
   ~basic_transaction() {
-    if (settled_on_creator_thread()) return;
+    if constexpr (!TM::concurrent) {
+      // One thread, inline handlers, no timer: finished means settled.
+      if (is_done() && pending_ == 0) return;
+    } else {
+      if (settled_on_creator_thread()) return;
+    }
     bool timer;
     {
       tguard g(*this);
@@ -91,6 +98,9 @@ class basic_transaction : public transaction_core {
   template <class R>
   result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
     static_assert(check_resource_manager<R>());
+    // single_threaded: the guard would only mark the transaction held, and
+    // nothing enlist_locked calls looks at that or completes anything.
+    if constexpr (!TM::concurrent) return enlist_locked(rm, mask, key);
     if constexpr (TM::concurrent) {
       // Until the first enlistment is handed out (or a timer armed) only the
       // client can reach the transaction, and client calls on one
@@ -260,6 +270,11 @@ class basic_transaction : public transaction_core {
         tm_->clock().merge(merge_clock_);
         merge_clock_ = 0;
       }
+      if constexpr (detail::straight_line_commit<basic_transaction>::applies) {
+        if (need_send_ && rollback_requested_ == abort_reason::none &&
+            internal_state() == tx_state::prepreparing && detail::straight_line_commit<basic_transaction>::run(*this))
+          return;
+      }
       if (rollback_requested_ != abort_reason::none) {
         begin_rollback_locked();
         continue;
@@ -331,17 +346,17 @@ class basic_transaction : public transaction_core {
   // One phase, specialised at compile time: with static_storage and the
   // inline dispatcher each delivery is a direct call of the handler.
   template <tx_state Phase>
-  void send_phase_locked() {
+  [[gnu::always_inline]] void send_phase_locked() {
     static constexpr phase_info pi = info_of(Phase);
     const std::uint64_t clock = tm_->clock().now();
-    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
+    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {
       // A reply moved the protocol on (or asked for a rollback): stop.
       if (internal_state() != Phase || rollback_requested_ != abort_reason::none) return;
       // const: the handler cannot change it, so the kind stays a constant.
       const notification n{id_, pi.kind, clock, e.key()};
       if constexpr (Phase == tx_state::in_doubt) {  // informational, no answer
         if (&e == single_phase_ || !e.mask().has(pi.kind)) return;
-        deliver(inv, e, n);
+        deliver<pi.kind>(inv, e, n);
         return;
       } else {
         if constexpr (Phase == tx_state::single_phase_committing) {
@@ -354,7 +369,7 @@ class basic_transaction : public transaction_core {
         }
         detail::enlistment_access::set_status(e, pi.awaiting);
         ++pending_;
-        const reply r = deliver(inv, e, n);
+        const reply r = deliver<pi.kind>(inv, e, n);
         if constexpr (Phase != tx_state::single_phase_committing) {
           // The common answer, applied as apply_reply_locked would.
           if (r.what() == reply::kind::done && e.status() == pi.awaiting) {
@@ -370,10 +385,12 @@ class basic_transaction : public transaction_core {
     });
   }
 
-  template <class Invoker>
+  template <notify K, class Invoker>
   reply deliver(const Invoker& inv, enlistment& e, const notification& n) {
     if constexpr (!dispatcher_type::is_inline) ++inflight_;
-    return tm_->dispatcher().dispatch(inv, &e, n);
+    if constexpr (requires { tm_->dispatcher().template dispatch_as<K>(inv, &e, n); })
+      return tm_->dispatcher().template dispatch_as<K>(inv, &e, n);
+    else return tm_->dispatcher().dispatch(inv, &e, n);
   }
 
   // The current phase is complete (nothing pending): move to the next.

@@ -155,15 +155,11 @@ class transaction_core {
         c_.held_ = false;
       }
       c_.progressed_ = false;
-      if (!c_.has_fire_) {
+      if (!c_.has_fire_) [[likely]] {
         if (conc) c_.lock_.unlock();
         return;
       }
-      completion_callback fire = std::move(c_.fire_);
-      c_.has_fire_ = false;
-      result<void> r = c_.client_rolled_back_ ? result<void>{} : c_.outcome_result();
-      if (conc) c_.lock_.unlock();
-      fire(std::move(r));
+      c_.fire_and_unlock(conc);
     }
     bool nested() const noexcept { return nested_; }
 
@@ -173,6 +169,16 @@ class transaction_core {
     bool nested_;
   };
   using guard = basic_guard<lock_mode::runtime>;
+
+  // A guard's outermost release with a completion due: runs it outside the
+  // lock, from a local copy. Out of line: the common release stays small.
+  [[gnu::noinline]] void fire_and_unlock(bool conc) {
+    completion_callback fire = std::move(fire_);
+    has_fire_ = false;
+    result<void> r = client_rolled_back_ ? result<void>{} : outcome_result();
+    if (conc) lock_.unlock();
+    fire(std::move(r));
+  }
 
   transaction_core(const hooks* h, const guid& id, bool concurrent = true) noexcept
       : hooks_(h), id_(id), concurrent_(concurrent) {}

@@ -64,25 +64,44 @@ inline constexpr bool is_durable_rm = [] {
   else return false;
 }();
 
+// Calls R's handler for a notification of kind K (n.kind == K), the kind
+// known at compile time: a direct call of that one handler.
+template <notify K, class R>
+inline reply deliver_as(R& rm, enlistment* e, const notification& n) {
+  if constexpr (K == notify::preprepare) {
+    if constexpr (has_on_preprepare<R>) return rm.on_preprepare(*e, n);
+    else return reply::done();
+  } else if constexpr (K == notify::prepare) {
+    return rm.on_prepare(*e, n);
+  } else if constexpr (K == notify::commit) {
+    return rm.on_commit(*e, n);
+  } else if constexpr (K == notify::rollback) {
+    return rm.on_rollback(*e, n);
+  } else if constexpr (K == notify::single_phase_commit) {
+    if constexpr (has_on_single_phase_commit<R>) return rm.on_single_phase_commit(*e, n);
+    else return reply::reject();  // cannot commit alone: use two phases
+  } else if constexpr (K == notify::rm_disconnected) {
+    if constexpr (has_on_rm_disconnected<R>) rm.on_rm_disconnected(*e, n);
+    return reply::done();
+  } else if constexpr (K == notify::tm_online) {
+    if constexpr (has_on_tm_online<R>) rm.on_tm_online(n);
+    return reply::done();
+  } else {
+    return reply::done();
+  }
+}
+
 // Calls R's handler for n. e is null only for TM-wide notifications.
 template <class R>
 inline reply deliver(R& rm, enlistment* e, const notification& n) {
   switch (n.kind) {
-    case notify::preprepare:
-      if constexpr (has_on_preprepare<R>) return rm.on_preprepare(*e, n);
-      else return reply::done();
-    case notify::prepare: return rm.on_prepare(*e, n);
-    case notify::commit: return rm.on_commit(*e, n);
-    case notify::rollback: return rm.on_rollback(*e, n);
-    case notify::single_phase_commit:
-      if constexpr (has_on_single_phase_commit<R>) return rm.on_single_phase_commit(*e, n);
-      else return reply::reject();  // cannot commit alone: use two phases
-    case notify::rm_disconnected:
-      if constexpr (has_on_rm_disconnected<R>) rm.on_rm_disconnected(*e, n);
-      return reply::done();
-    case notify::tm_online:
-      if constexpr (has_on_tm_online<R>) rm.on_tm_online(n);
-      return reply::done();
+    case notify::preprepare: return deliver_as<notify::preprepare>(rm, e, n);
+    case notify::prepare: return deliver_as<notify::prepare>(rm, e, n);
+    case notify::commit: return deliver_as<notify::commit>(rm, e, n);
+    case notify::rollback: return deliver_as<notify::rollback>(rm, e, n);
+    case notify::single_phase_commit: return deliver_as<notify::single_phase_commit>(rm, e, n);
+    case notify::rm_disconnected: return deliver_as<notify::rm_disconnected>(rm, e, n);
+    case notify::tm_online: return deliver_as<notify::tm_online>(rm, e, n);
     default: return reply::done();
   }
 }
@@ -136,6 +155,11 @@ class static_invoker {
   using rm_type = R;
   explicit static_invoker(R* rm) noexcept : rm_(rm) {}
   reply operator()(enlistment* e, const notification& n) const { return detail::deliver(*rm_, e, n); }
+  // The same for n.kind == K known at compile time (the inline dispatcher).
+  template <notify K>
+  reply call(enlistment* e, const notification& n) const {
+    return detail::deliver_as<K>(*rm_, e, n);
+  }
   erased_invoker erase() const noexcept { return {&vtable_for<R>, rm_}; }
   notification_queue* queue() const noexcept {
     if constexpr (has_notification_queue<R>) return &rm_->notifications();

@@ -1,0 +1,67 @@
+// ktm/tm/detail/straight_line_commit.hpp: the two-phase commit as straight
+// code, for a TM whose storage is static and whose dispatcher is inline.
+//
+// straight_line_commit<Tx>::run(tx), with tx's lock held and tx about to send
+// PREPREPARE (state prepreparing, the phase unsent, no rollback asked for),
+// sends PREPREPARE, PREPARE and COMMIT in order, moving the state between them
+// exactly as basic_transaction's general loop (drive_locked) would, as long
+// as every phase completes at once (every reply the common `done`, nothing
+// outstanding, no rollback asked for, nothing else to send). At the first
+// phase that does not, it returns false with the transaction as the general
+// loop would have left it after sending that phase, for the loop to carry
+// on: the protocol and its outcomes are the general loop's, only the loop's
+// re-examination of every flag between phases is gone. Returns true when the
+// transaction committed and is finished.
+//
+// Applies (applies == true) only when every delivery is a direct call made
+// in this thread (static_storage, inline_dispatcher): then a phase is
+// complete when send returns with nothing pending.
+#pragma once
+
+#include <type_traits>
+
+#include "ktm/tm/inline_dispatcher.hpp"
+#include "ktm/tm/states.hpp"
+
+namespace ktm::tm::detail {
+
+template <class Tx>
+struct straight_line_commit {
+  static constexpr bool applies =
+      Tx::storage_type::is_static && std::is_same_v<typename Tx::dispatcher_type, inline_dispatcher>;
+
+  static bool run(Tx& tx) {
+    if (!phase<tx_state::prepreparing>(tx)) return false;
+    tx.set_state_locked(tx_state::preprepared);
+    tx.set_state_locked(tx_state::preparing);
+    if (!phase<tx_state::preparing>(tx)) return false;
+    tx.set_state_locked(tx_state::prepared);
+    if (!tx.log_commit_locked()) {
+      tx.request_rollback_locked(abort_reason::log_failure);
+      return false;
+    }
+    tx.set_state_locked(tx_state::committing);
+    if (!phase<tx_state::committing>(tx)) return false;
+    tx.set_state_locked(tx_state::committed);
+    tx.log_end_locked();
+    tx.finish_locked();
+    return true;
+  }
+
+ private:
+  // Sends phase P and merges the reply clocks into the TM's, as the general
+  // loop does next; true when P completed at once and the next may follow.
+  template <tx_state P>
+  static bool phase(Tx& tx) {
+    tx.need_send_ = false;
+    tx.template send_phase_locked<P>();
+    if (tx.merge_clock_ != 0) {
+      tx.tm_->clock().merge(tx.merge_clock_);
+      tx.merge_clock_ = 0;
+    }
+    return tx.pending_ == 0 && !tx.need_send_ && tx.rollback_requested_ == abort_reason::none &&
+           tx.internal_state() == P;
+  }
+};
+
+}  // namespace ktm::tm::detail
