@@ -4,6 +4,7 @@
 // Part of log_core's write path; included by log_core.hpp only.
 #pragma once
 
+#include "ktm/io/directory_sync.hpp"
 #include "ktm/log/detail/log_core.hpp"
 
 namespace ktm::log::detail {
@@ -45,6 +46,9 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::create(Io& io, std::string n
   c->base_scratch_ = aligned_buffer(format::base_copy_size, g.io_align);
   c->cs_ = container_set<Io>(&io, name, g);
   for (std::uint32_t i = 0; i < o.containers; ++i) KTM_TRY(c->cs_.create(i, c->base_scratch_.span()));
+  // the base file's and the containers' names are durable before the base
+  // file records them (io_policy laws, or an explicit directory sync)
+  if (auto ec = io::sync_directory(io)) return failure(ec, {}, base);
   c->next_physical_ = o.containers;
   // container 0 holds logical 0 from the start
   auto& s0 = c->cs_.slots()[0];
