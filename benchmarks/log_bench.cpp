@@ -10,10 +10,15 @@
 //      append (target at 64 threads: >= 20x the one-thread rate).
 // Every baseline is measured in the same run, in the same directory
 // ($KTM_BENCH_DIR, default /var/tmp/ktm-bench). `--short` (or
-// KTM_BENCH_SHORT=1) runs briefly, for CI.
+// KTM_BENCH_SHORT=1) runs briefly, for CI. `--only=1|2|3` runs one section;
+// `--seconds=S` sets the length of a group-commit cell (default 3, 0.5
+// short); `--repeat=N` runs the group-commit section N times, the thread
+// counts interleaved, and reports each cell's median (the "vs 1 thread"
+// column: the median of the ratios taken within one repetition).
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -155,38 +160,37 @@ int main(int argc, char** argv) {
 
   // 1. Throughput.
   if (only == 0 || only == 1) {
-  const std::uint64_t total = brief ? (32u << 20) : (512u << 20);
-  table t1({"record", "ktm MB/s", "raw pwrite MB/s", "ktm/raw", "ktm records/s"});
-  double ratio_64k = 0, rate_64b = 0;
-  for (std::size_t record : {std::size_t{64}, std::size_t{1024}, std::size_t{65536}}) {
-    auto r = measure_append(dir, record, record == 64 ? total / 4 : total);
-    double ratio = r.log_rate / r.raw_rate;
-    if (record == 65536) ratio_64k = ratio;
-    if (record == 64) rate_64b = r.records_per_second;
-    t1.row({std::to_string(record) + " B", fmt(r.log_rate / 1e6, 1), fmt(r.raw_rate / 1e6, 1), fmt(ratio, 3),
-            fmt(r.records_per_second, 0)});
-  }
-  t1.print("Append without force (one thread)");
-  summary("append 64 KiB records, ktm/raw pwrite throughput", ratio_64k, "x", true, 0.8);
-  summary("append 64 B records, records per second", rate_64b / 1e6, "million/s", true, 5.0);
-
+    const std::uint64_t total = brief ? (32u << 20) : (512u << 20);
+    table t1({"record", "ktm MB/s", "raw pwrite MB/s", "ktm/raw", "ktm records/s"});
+    double ratio_64k = 0, rate_64b = 0;
+    for (std::size_t record : {std::size_t{64}, std::size_t{1024}, std::size_t{65536}}) {
+      auto r = measure_append(dir, record, record == 64 ? total / 4 : total);
+      double ratio = r.log_rate / r.raw_rate;
+      if (record == 65536) ratio_64k = ratio;
+      if (record == 64) rate_64b = r.records_per_second;
+      t1.row({std::to_string(record) + " B", fmt(r.log_rate / 1e6, 1), fmt(r.raw_rate / 1e6, 1), fmt(ratio, 3),
+              fmt(r.records_per_second, 0)});
+    }
+    t1.print("Append without force (one thread)");
+    summary("append 64 KiB records, ktm/raw pwrite throughput", ratio_64k, "x", true, 0.8);
+    summary("append 64 B records, records per second", rate_64b / 1e6, "million/s", true, 5.0);
   }
 
   // 2. Forced latency.
   if (only == 0 || only == 2) {
-  const int iterations = brief ? 300 : 3000;
-  table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
-  double worst = 0;
-  for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
-    double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
-    double ktm = measure_forced_latency(dir, record, iterations);
-    double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
-    raw = (raw + raw2) / 2;  // bracket the log's run: the device drifts
-    worst = std::max(worst, ktm / raw);
-    t2.row({std::to_string(record) + " B", fmt(ktm * 1e6, 1), fmt(raw * 1e6, 1), fmt(ktm / raw, 3)});
-  }
-  t2.print("Forced append latency (one thread)");
-  summary("forced append latency, ktm/raw (worst size)", worst, "x", false, 1.15);
+    const int iterations = brief ? 300 : 3000;
+    table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
+    double worst = 0;
+    for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
+      double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+      double ktm = measure_forced_latency(dir, record, iterations);
+      double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+      raw = (raw + raw2) / 2;  // bracket the log's run: the device drifts
+      worst = std::max(worst, ktm / raw);
+      t2.row({std::to_string(record) + " B", fmt(ktm * 1e6, 1), fmt(raw * 1e6, 1), fmt(ktm / raw, 3)});
+    }
+    t2.print("Forced append latency (one thread)");
+    summary("forced append latency, ktm/raw (worst size)", worst, "x", false, 1.15);
   }
 
   // 3. Group commit.
