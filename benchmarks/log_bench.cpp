@@ -148,12 +148,10 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   bool brief = short_mode();
   int only = 0, repeat = 1;
-  double cell_seconds = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--short") == 0) brief = true;
     if (std::strncmp(argv[i], "--only=", 7) == 0) only = std::atoi(argv[i] + 7);
     if (std::strncmp(argv[i], "--repeat=", 9) == 0) repeat = std::max(1, std::atoi(argv[i] + 9));
-    if (std::strncmp(argv[i], "--seconds=", 10) == 0) cell_seconds = std::atof(argv[i] + 10);
   }
   bench_dir dir("log_bench");
   std::printf("log_bench: directory %s%s\n", dir.path().c_str(), brief ? " (short mode)" : "");
@@ -195,7 +193,7 @@ int main(int argc, char** argv) {
 
   // 3. Group commit.
   if (only == 0 || only == 3) {
-    const double secs = cell_seconds > 0 ? cell_seconds : brief ? 0.5 : 3.0;
+    const double secs = brief ? 0.5 : 3.0;
     const int counts[] = {1, 4, 16, 64};
     std::vector<double> rate[4], flushes[4], ratio[4];
     for (int rep = 0; rep < repeat; ++rep)

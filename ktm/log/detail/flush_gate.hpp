@@ -47,7 +47,7 @@ class flush_gate {
   void complete(std::uint64_t g, std::uint64_t durable) noexcept {
     durable_.store(durable);
     done_.store(g);
-    woken_.store(wake(slots_[g % slot_count]));
+    wake(slots_[g % slot_count]);
   }
 
   // A write or flush failed: wakes everyone, for good.
@@ -55,9 +55,6 @@ class flush_gate {
     failed_.store(true);
     for (auto& s : slots_) wake(s);
   }
-
-  // How many waiters the last completion woke (once: the next call says 0).
-  std::uint32_t take_woken() noexcept { return woken_.exchange(0); }
 
   std::uint64_t durable() const noexcept { return durable_.load(); }
   std::uint64_t done() const noexcept { return done_.load(); }
@@ -70,17 +67,15 @@ class flush_gate {
     std::atomic<std::uint32_t> waiters{0};
   };
 
-  static std::uint32_t wake(slot& s) noexcept {
+  static void wake(slot& s) noexcept {
     s.word.fetch_add(1);
-    const std::uint32_t n = s.waiters.load();
-    if (n == 0) return 0;
+    if (s.waiters.load() == 0) return;
 #if defined(__linux__)
     ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&s.word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
               nullptr, 0);
 #else
     s.word.notify_all();
 #endif
-    return n;
   }
   static void sleep_on(std::atomic<std::uint32_t>& w, std::uint32_t seen) noexcept {
 #if defined(__linux__)
@@ -92,7 +87,6 @@ class flush_gate {
   }
 
   std::atomic<std::uint64_t> done_{0}, durable_{0};
-  std::atomic<std::uint32_t> woken_{0};
   std::atomic<bool> failed_{false};
   slot slots_[slot_count];
 };

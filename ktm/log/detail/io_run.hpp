@@ -52,10 +52,9 @@ result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool 
   const std::uint64_t grabbed_seq = sealed_seq_;
   std::uint64_t gen = 0;
   if (durable) {
-    gen = gen_claimed_ ? flush_gen_ : ++flush_gen_;  // claimed by gather_locked
+    gen = ++flush_gen_;
     next_leader_ = false;  // whoever was to lead this generation need not
   }
-  gen_claimed_ = false;
   inflight_end_ = written_lsn_;
   for (auto& it : items)
     if (it.end > inflight_end_) inflight_end_ = it.end;
@@ -74,9 +73,7 @@ result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool 
     }
   }
   std::uint64_t flushes = 0;
-  std::chrono::steady_clock::duration flush_time{};
   if (!err && durable) {
-    const auto t0 = std::chrono::steady_clock::now();
     for (auto& d : to_flush) {
       if (auto ec = d->flush()) {
         err = failure(ec, {}, name_);
@@ -84,10 +81,8 @@ result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool 
       }
       ++flushes;
     }
-    flush_time = std::chrono::steady_clock::now() - t0;
   }
   if (unlock) lk.lock();
-  if (durable) last_flush_time_ = flush_time;  // what gathering may spend (group_commit.hpp)
   io_busy_ = false;
   inflight_durable_ = false;
   if (err) return fail_stop(*err);

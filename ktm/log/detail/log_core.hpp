@@ -357,7 +357,6 @@ class log_core {
   }
 
   result<lsn> flush_to_locked(std::unique_lock<std::mutex>& lk, lsn target, bool durable);
-  void gather_locked(std::unique_lock<std::mutex>& lk);
   result<void> run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock,
                              std::size_t max_items = static_cast<std::size_t>(-1));
   void wake_writer_locked();  // write-behind (see write_behind.hpp)
@@ -427,13 +426,6 @@ class log_core {
   lsn inflight_end_;               // what the I/O in flight covers (records below it)
   std::uint64_t flush_gen_ = 0;    // durable flushes started (generations)
   bool next_leader_ = false;       // a waiter will lead generation flush_gen_ + 1
-  bool gen_claimed_ = false;       // gather_locked took flush_gen_ for its flush
-  std::uint64_t forcers_ = 0;      // durable flush_to calls so far (gathering counts them)
-  std::chrono::steady_clock::duration last_flush_time_{};  // of the last durable run
-  static constexpr std::chrono::microseconds min_gather_flush{50};
-  std::condition_variable gather_cv_;  // the gathering leader waits here
-  std::uint64_t gather_target_ = 0;    // forcers_ value that ends the gathering (0: none)
-  int gather_shift_ = 1;               // gathering budget: last flush time >> this
   flush_gate gate_;                // forcers sleep here (see group_commit.hpp)
   std::thread writer_;             // write-behind of full blocks (see write_behind.hpp)
   std::condition_variable writer_cv_;
