@@ -106,7 +106,7 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     subordinate_proxy& p = proxy_for(subordinate);
     auto h = tx.enlist(p, default_mask);
     if (!h) return std::move(h).error();
-    h->release();
+    p.track(*h->release());
     return {};
   }
 

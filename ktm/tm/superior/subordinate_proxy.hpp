@@ -67,6 +67,19 @@ class subordinate_proxy : public resource_manager_base<> {
   }
   reply on_recover(enlistment&, const notification&) { return reply::done(); }
 
+  // Tracks a new enlistment at once, so that an ABORTED from the
+  // subordinate before the first notification rolls the transaction back.
+  void track(enlistment& e) {
+    bool fresh;
+    {
+      std::lock_guard l(m_);
+      auto [it, inserted] = entries_.try_emplace(e.transaction_id());
+      it->second.e = &e;
+      fresh = inserted;
+    }
+    if (fresh) e.transaction().pin();
+  }
+
   // A message from the subordinate about one transaction (completions,
   // read_only, aborted); anything it does not wait for is dropped.
   void receive(const superior_message& m) {
