@@ -8,8 +8,10 @@
 // answered later, when PREPREPARE_COMPLETE, PREPARE_COMPLETE or
 // COMMIT_COMPLETE arrives (receive()); READ_ONLY or ABORTED from the
 // subordinate before it prepared answer read_only or rollback. ROLLBACK is
-// forwarded and answered done at once (presumed abort: a subordinate that
-// misses it learns `aborted` when it asks). So the superior's commit record
+// forwarded and answered done at once: the superior's transaction does not
+// wait for a subordinate's rollback, but the proxy resends ROLLBACK until
+// ROLLBACK_COMPLETE (or ABORTED) arrives, so a subordinate that has not
+// prepared learns it too (a prepared one would also ask: presumed abort). So the superior's commit record
 // (forced before any COMMIT is sent) names the subordinate, and the
 // superior's recovery redelivers COMMIT to this proxy, which resends it
 // until COMMIT_COMPLETE (resends()). The prepare sets the recovery
@@ -61,6 +63,10 @@ class subordinate_proxy : public resource_manager_base<> {
   reply on_commit(enlistment& e, const notification& n) { return forward(e, n, kind::commit); }
   reply on_rollback(enlistment& e, const notification& n) {
     const bool release = settle(n.transaction);
+    {
+      std::lock_guard l(m_);
+      rollbacks_[n.transaction] = n.virtual_clock;
+    }
     e.transaction().post(*sink_, message(kind::rollback, n.transaction, n.virtual_clock));
     if (release) e.transaction().release_inflight();
     return reply::done();
@@ -87,6 +93,7 @@ class subordinate_proxy : public resource_manager_base<> {
     bool final = false;
     {
       std::lock_guard l(m_);
+      if (m.kind == kind::rollback_complete || m.kind == kind::aborted) rollbacks_.erase(m.uow);
       auto it = entries_.find(m.uow);
       if (it == entries_.end()) return;
       entry& en = it->second;
@@ -150,6 +157,7 @@ class subordinate_proxy : public resource_manager_base<> {
     std::lock_guard l(m_);
     for (const auto& [uow, en] : entries_)
       if (en.awaiting != kind{}) out.push_back(message(en.awaiting, uow, en.clock));
+    for (const auto& [uow, clock] : rollbacks_) out.push_back(message(kind::rollback, uow, clock));
   }
   std::size_t tracked() const {
     std::lock_guard l(m_);
@@ -207,6 +215,7 @@ class subordinate_proxy : public resource_manager_base<> {
   superior_sink* sink_;
   mutable std::mutex m_;
   std::unordered_map<guid, entry> entries_;
+  std::unordered_map<guid, std::uint64_t> rollbacks_;  // ROLLBACK sent, not yet acknowledged
 };
 
 }  // namespace ktm::tm
