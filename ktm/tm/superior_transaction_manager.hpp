@@ -134,7 +134,10 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
         this->log().for_each_recovered_enlistment([&](const guid& rm, std::span<const std::byte> info) {
           if (is_proxy_tag(info)) subs.push_back(rm);
         });
-        for (const guid& s : subs) r->redelivered += this->recover_resource_manager(proxy_for(s)).value_or(0);
+        for (const guid& s : subs) {
+          auto n = this->recover_resource_manager(proxy_for(s));
+          if (n) r->redelivered += *n;
+        }
       }
     }
     for (const auto& m : out) post(m);
