@@ -27,7 +27,9 @@
 //                     live transaction, else the log (presumed abort).
 // Resending (tick(now)): what is unanswered is sent again, and in-doubt
 // transactions that waited past the policy's delay get their heuristic
-// outcome, recorded (heuristics()), counted and reported (on_heuristic).
+// outcome, recorded (heuristics()), counted and reported (on_heuristic);
+// the subordinate then keeps asking its superior until the superior's
+// outcome is known, and reports it again (damage() when they differ).
 // Call tick() periodically (a timer of the application) or after a restart.
 //
 // Thread-safe as the base TM; the transport may deliver on any thread. No
@@ -154,6 +156,10 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     {
       std::lock_guard l(m_);
       for (auto& [id, p] : proxies_) p->resends(out);
+      // A decision taken alone stays open until the superior's outcome is known.
+      for (const heuristic_report& rep : reports_)
+        if (rep.superior_outcome == transaction_outcome::undetermined)
+          out.push_back(message(kind::request_outcome, rep.superior, rep.uow));
       for (auto& [uow, en] : subs_) {
         ++en.pins;
         subs.emplace_back(uow, en);
