@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "ktm/tm/detail/recovered_transaction.hpp"
 #include "ktm/tm/queued_dispatcher.hpp"
 #include "ktm/tm/superior/heuristic_report.hpp"
 #include "ktm/tm/superior/in_process_transport.hpp"

@@ -62,8 +62,14 @@ class basic_transaction_manager {
   static_assert(check_recovery_policy<typename config::recovery, typename config::log>());
   static_assert(check_tm_clock<typename config::clock>());
   static_assert(check_threading_policy<typename config::threading>());
-  static_assert(!config::has_transport || check_superior_transport<typename config::transport>());
-  static_assert(!config::has_transport || check_indoubt_policy<typename config::recovery>());
+  static consteval bool check_transport() {
+    if constexpr (config::has_transport)
+      return check_superior_transport<typename config::transport>() &&
+             check_indoubt_policy<typename config::recovery>();
+    else
+      return true;
+  }
+  static_assert(check_transport());
   static_assert(!config::single_threaded_needs_inline,
                 "basic_transaction_manager: with_threading<single_threaded> runs handlers on the caller's "
                 "thread: it needs with_dispatcher<inline_dispatcher>");
