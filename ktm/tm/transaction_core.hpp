@@ -219,7 +219,8 @@ class transaction_core {
       superior_sink* sink = c_.sink_;
       if (conc) c_.lock_.unlock();
       // The transaction may be gone from here on.
-      for (const superior_message& m : out) sink->post(m);
+      if (sink) [[likely]]  // none: a recovered in-doubt transaction of a TM without transport
+        for (const superior_message& m : out) sink->post(m);
       if (has_fire) fire(std::move(r));
     }
     bool nested() const noexcept { return nested_; }
