@@ -9,6 +9,10 @@
 //                   objects so that it survives a simulated crash: per
 //                   transaction prepared / committed / aborted, and a
 //                   violation flag (an outcome contradicting an earlier one).
+// trio<TM, T>       a superior and two subordinates over one transport T,
+//                   recovered, each with a recording RM (rm_a, rm_b, rm_c)
+// linked_pair       a superior's transaction and a subordinate's for the
+//                   same UOW, linked, each with its RM enlisted (or none)
 // ledger_rm<Tag>    a durable RM over a ledger: prepares (recorded at once,
 //                   as if forced), commits, rolls back; at LAST_RECOVER it
 //                   aborts what it holds prepared that recovery did not
@@ -28,7 +32,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "ktm/tm.hpp"
+#include "tests/support/tm_fakes.hpp"
 
 namespace ktm::test {
 
@@ -87,6 +94,10 @@ class fault_transport {
     }
     return n;
   }
+  void reseed(std::uint64_t seed) {
+    std::lock_guard l(m_);
+    rng_.seed(seed);
+  }
   // Messages in flight are lost (the network or a peer went down).
   void lose_queued() {
     std::lock_guard l(m_);
@@ -137,6 +148,50 @@ class fault_transport {
   std::vector<kt::superior_message> delayed_;
 };
 static_assert(kt::check_superior_transport<fault_transport>());
+
+// A superior and two subordinates over one transport, each with one RM.
+template <class TM, class Transport>
+struct trio {
+  Transport bus{};
+  TM top{bus}, left{bus}, right{bus};
+  rm_a top_rm;
+  rm_b left_rm;
+  rm_c right_rm;
+  trio() {
+    REQUIRE(top.recover());
+    REQUIRE(left.recover());
+    REQUIRE(right.recover());
+    REQUIRE(top.add_resource_manager(top_rm));
+    REQUIRE(left.add_resource_manager(left_rm));
+    REQUIRE(right.add_resource_manager(right_rm));
+  }
+};
+
+// A superior's transaction and one subordinate's for the same UOW, linked,
+// with the given RMs enlisted (null: none). The handles go before the
+// transactions.
+template <class Sup, class Sub = Sup>
+struct linked_pair {
+  typename Sup::transaction top;
+  typename Sub::transaction sub;
+  std::optional<kt::enlistment_handle> top_e, sub_e;
+
+  template <class RA, class RB>
+  linked_pair(Sup& s, Sub& d, RA* top_rm, RB* sub_rm) : top(s.begin()), sub(d.begin(top.id())) {
+    REQUIRE(kt::link_subordinate(s, top, d, sub));
+    if (top_rm) top_e.emplace(take(top.enlist(*top_rm)));
+    if (sub_rm) sub_e.emplace(take(sub.enlist(*sub_rm)));
+  }
+  static kt::enlistment_handle take(ktm::result<kt::enlistment_handle> r) {
+    REQUIRE(r);
+    return std::move(*r);
+  }
+};
+// "No RM" for linked_pair.
+template <class R>
+constexpr R* no_rm() noexcept {
+  return nullptr;
+}
 
 enum class ledger_state { prepared, committed, aborted };
 

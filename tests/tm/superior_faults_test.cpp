@@ -47,19 +47,11 @@ TEST_CASE("with messages lost, duplicated and delayed at random, every transacti
   int committed = 0, aborted = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
     INFO("seed " << seed);
-    fault_transport bus(static_cast<std::uint64_t>(seed));
+    trio<tm_t, fault_transport> w;
+    auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
+    bus.reseed(static_cast<std::uint64_t>(seed));
     bus.drop_per_million = 150000;
     bus.duplicate_per_million = 150000;
-    tm_t top{bus}, left{bus}, right{bus};
-    rm_a top_rm;
-    rm_b left_rm;
-    rm_c right_rm;
-    REQUIRE(top.recover());
-    REQUIRE(left.recover());
-    REQUIRE(right.recover());
-    REQUIRE(top.add_resource_manager(top_rm));
-    REQUIRE(left.add_resource_manager(left_rm));
-    REQUIRE(right.add_resource_manager(right_rm));
     std::mt19937_64 rng(static_cast<std::uint64_t>(seed));
     for (int i = 0; i < 8; ++i) {
       // One RM in three refuses to prepare, some of the time.
@@ -108,20 +100,12 @@ TEST_CASE("with messages lost, duplicated and delayed at random, every transacti
 }
 
 TEST_CASE("a duplicated message at every step is answered as the first and changes nothing") {
-  fault_transport bus(7);
+  trio<tm_t, fault_transport> w;
+  auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
   bus.duplicate_per_million = 1000000;  // every message twice
-  tm_t top{bus}, left{bus};
-  rm_a top_rm;
-  rm_b left_rm;
-  REQUIRE(top.recover());
-  REQUIRE(left.recover());
-  REQUIRE(top.add_resource_manager(top_rm));
-  REQUIRE(left.add_resource_manager(left_rm));
-  auto t = top.begin();
-  auto l = left.begin(t.id());
-  REQUIRE(kt::link_subordinate(top, t, left, l));
-  auto e1 = t.enlist(top_rm);
-  auto e2 = l.enlist(left_rm);
+  linked_pair<tm_t> p(top, left, &top_rm, &left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   REQUIRE(t.commit_async([](ktm::result<void>) {}));
   bus.pump(200);
   bus.duplicate_per_million = 0;
@@ -136,19 +120,11 @@ TEST_CASE("a duplicated message at every step is answered as the first and chang
 TEST_CASE("a send that fails is repaired by the sender's next tick, at every step of the protocol") {
   for (std::size_t step = 0; step < 6; ++step) {
     INFO("failing the send of message " << step);
-    fault_transport bus(3);
-    tm_t top{bus}, left{bus};
-    rm_a top_rm;
-    rm_b left_rm;
-    REQUIRE(top.recover());
-    REQUIRE(left.recover());
-    REQUIRE(top.add_resource_manager(top_rm));
-    REQUIRE(left.add_resource_manager(left_rm));
-    auto t = top.begin();
-    auto l = left.begin(t.id());
-    REQUIRE(kt::link_subordinate(top, t, left, l));
-    auto e1 = t.enlist(top_rm);
-    auto e2 = l.enlist(left_rm);
+    trio<tm_t, fault_transport> w;
+    auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
+    linked_pair<tm_t> p(top, left, &top_rm, &left_rm);
+    auto& t = p.top;
+    auto& l = p.sub;
     REQUIRE(t.commit_async([](ktm::result<void>) {}));
     bus.pump(step);
     bus.lose_queued();  // message `step` never arrives

@@ -12,6 +12,8 @@
 //                       storage), both over a fault_transport.
 // graveyard             transactions of a crashed side are never destroyed
 //                       (their process is gone): they are kept here.
+// durable_world<Leaf>   a transport, a durable superior and subordinate, started
+// durable_link<Leaf>    a transaction on both, linked, RMs enlisted
 #pragma once
 
 #include <memory>
@@ -107,6 +109,40 @@ struct owned_tx {
   void abandon() {
     if (!tx) return;
     graveyard().push_back(std::move(tx));
+  }
+};
+
+// A fault_transport, a durable superior and a durable subordinate, both
+// started and recovered.
+template <class Leaf = leaf_tm>
+struct durable_world {
+  fault_transport bus;
+  durable_side<top_tm, top_rm> top{bus};
+  durable_side<Leaf, leaf_rm> leaf{bus};
+  explicit durable_world(std::uint64_t seed) : bus(seed) {
+    top.restart();
+    leaf.restart();
+  }
+};
+
+// A transaction on the superior and the subordinate, linked, with the
+// subordinate's RM enlisted (and the superior's, unless told not to). The
+// handles are released: the RMs answer from their handlers, and a crash may
+// abandon the transactions.
+template <class Leaf = leaf_tm>
+struct durable_link {
+  owned_tx<top_tm> t;
+  owned_tx<Leaf> l;
+  ktm::guid uow;
+  durable_link(durable_side<top_tm, top_rm>& top, durable_side<Leaf, leaf_rm>& leaf, bool with_top_rm = true)
+      : t(*top.tm, ktm::guid::generate()), l(*leaf.tm, t->id()), uow(t->id()) {
+    REQUIRE(kt::link_subordinate(*top.tm, *t, *leaf.tm, *l));
+    if (with_top_rm) release(t->enlist(*top.rm));
+    release(l->enlist(*leaf.rm));
+  }
+  static void release(ktm::result<kt::enlistment_handle> h) {
+    REQUIRE(h);
+    h->release();
   }
 };
 

@@ -53,26 +53,18 @@ TEST_CASE("a TM with a superior transport needs an in-doubt policy in its recove
 }
 
 TEST_CASE("a durable subordinate in doubt commits alone after the policy's delay; callback, counter and query report it") {
-  fault_transport bus(11);
-  durable_side<top_tm, top_rm> top(bus);
-  durable_side<leaf_tm_with<kt::heuristic_commit_after<1000>>, leaf_rm> leaf(bus);
-  top.restart();
-  leaf.restart();
+  using leaf_t = leaf_tm_with<kt::heuristic_commit_after<1000>>;
+  durable_world<leaf_t> w(11);
+  auto& [bus, top, leaf] = w;
   std::vector<kt::heuristic_report> called;
-  owned_tx<top_tm> t(*top.tm, guid::generate());
-  const guid uow = t->id();
-  {
-    owned_tx<leaf_tm_with<kt::heuristic_commit_after<1000>>> l(*leaf.tm, uow);
-    REQUIRE(kt::link_subordinate(*top.tm, *t, *leaf.tm, *l));
-    auto e2 = l->enlist(*leaf.rm);
-    e2->release();
-    REQUIRE(t->commit_async([](ktm::result<void>) {}));
-    bus.pump(3);  // the subordinate prepared; the superior crashes before it decides
-    t.abandon();
-    top.crash();
-    l.abandon();
-    leaf.crash();
-  }
+  durable_link<leaf_t> d(top, leaf, false);
+  const guid uow = d.uow;
+  REQUIRE(d.t->commit_async([](ktm::result<void>) {}));
+  bus.pump(3);  // the subordinate prepared; the superior crashes before it decides
+  d.t.abandon();
+  top.crash();
+  d.l.abandon();
+  leaf.crash();
   bus.lose_queued();
   const auto t0 = std::chrono::steady_clock::now();
   leaf.restart();

@@ -34,17 +34,23 @@ struct chain {
   }
 };
 
+// One transaction on the three, linked root -> middle -> leaf.
+struct chain_tx {
+  tm_t::transaction r, m, l;
+  explicit chain_tx(chain& c) : r(c.root.begin()), m(c.middle.begin(r.id())), l(c.leaf.begin(r.id())) {
+    REQUIRE(kt::link_subordinate(c.root, r, c.middle, m));
+    REQUIRE(kt::link_subordinate(c.middle, m, c.leaf, l));
+  }
+};
+
 const std::vector<kt::notify> two_phase{kt::notify::preprepare, kt::notify::prepare, kt::notify::commit};
 
 }  // namespace
 
 TEST_CASE("a commit at the root of three nested TMs reaches the leaf's RMs, in two phases at every level") {
   chain c;
-  auto r = c.root.begin();
-  auto m = c.middle.begin(r.id());
-  auto l = c.leaf.begin(r.id());
-  REQUIRE(kt::link_subordinate(c.root, r, c.middle, m));
-  REQUIRE(kt::link_subordinate(c.middle, m, c.leaf, l));
+  chain_tx x(c);
+  auto& [r, m, l] = x;
   auto e1 = r.enlist(c.root_rm);
   auto e2 = m.enlist(c.middle_rm);
   auto e3 = l.enlist(c.leaf_rm);
@@ -62,11 +68,8 @@ TEST_CASE("a commit at the root of three nested TMs reaches the leaf's RMs, in t
 TEST_CASE("a leaf RM's rollback in three nested TMs rolls every level back") {
   chain c;
   c.leaf_rm.answer(kt::notify::prepare, kt::reply::rollback());
-  auto r = c.root.begin();
-  auto m = c.middle.begin(r.id());
-  auto l = c.leaf.begin(r.id());
-  REQUIRE(kt::link_subordinate(c.root, r, c.middle, m));
-  REQUIRE(kt::link_subordinate(c.middle, m, c.leaf, l));
+  chain_tx x(c);
+  auto& [r, m, l] = x;
   auto e1 = r.enlist(c.root_rm);
   auto e2 = m.enlist(c.middle_rm);
   auto e3 = l.enlist(c.leaf_rm);
@@ -81,16 +84,13 @@ TEST_CASE("a leaf RM's rollback in three nested TMs rolls every level back") {
 
 TEST_CASE("a commit request at the leaf climbs to the root, whose commit reaches every level") {
   chain c;
-  auto r = c.root.begin();
-  auto m = c.middle.begin(r.id());
-  auto l = c.leaf.begin(r.id());
-  REQUIRE(kt::link_subordinate(c.root, r, c.middle, m));
-  REQUIRE(kt::link_subordinate(c.middle, m, c.leaf, l));
+  chain_tx x(c);
+  auto& [r, m, l] = x;
   auto e1 = r.enlist(c.root_rm);
   auto e3 = l.enlist(c.leaf_rm);
   // The middle is itself a subordinate: its commit asks the root.
-  c.middle.on_commit_request([&](const guid&, const guid&) { (void)m.commit_async([](ktm::result<void>) {}); });
-  c.root.on_commit_request([&](const guid&, const guid&) { (void)r.commit_async([](ktm::result<void>) {}); });
+  c.middle.on_commit_request([&](const guid&, const guid&) { (void)x.m.commit_async([](ktm::result<void>) {}); });
+  c.root.on_commit_request([&](const guid&, const guid&) { (void)x.r.commit_async([](ktm::result<void>) {}); });
   REQUIRE(l.commit());
   CHECK(c.middle.commit_requests() == 1);
   CHECK(c.root.commit_requests() == 1);
@@ -102,11 +102,8 @@ TEST_CASE("a commit request at the leaf climbs to the root, whose commit reaches
 
 TEST_CASE("a middle TM with no RM of its own passes the protocol through") {
   chain c;
-  auto r = c.root.begin();
-  auto m = c.middle.begin(r.id());
-  auto l = c.leaf.begin(r.id());
-  REQUIRE(kt::link_subordinate(c.root, r, c.middle, m));
-  REQUIRE(kt::link_subordinate(c.middle, m, c.leaf, l));
+  chain_tx x(c);
+  auto& [r, m, l] = x;
   auto e3 = l.enlist(c.leaf_rm);
   REQUIRE(r.commit());
   CHECK(c.leaf_rm.kinds() == two_phase);

@@ -7,7 +7,6 @@
 
 #include "ktm/tm.hpp"
 #include "tests/support/superior_fakes.hpp"
-#include "tests/support/tm_fakes.hpp"
 
 using namespace ktm::test;
 using ktm::errc;
@@ -21,24 +20,6 @@ std::error_code code(errc e) { return ktm::make_error_code(e); }
 
 using inline_tm = kt::superior_transaction_manager<kt::with_transport<kt::in_process_transport>>;
 using pumped_tm = kt::superior_transaction_manager<kt::with_transport<fault_transport>>;
-
-// A superior and two subordinates over one transport, each with one RM.
-template <class TM, class Transport>
-struct trio {
-  Transport bus;
-  TM top{bus}, left{bus}, right{bus};
-  rm_a top_rm;
-  rm_b left_rm;
-  rm_c right_rm;
-  trio() {
-    REQUIRE(top.recover());
-    REQUIRE(left.recover());
-    REQUIRE(right.recover());
-    REQUIRE(top.add_resource_manager(top_rm));
-    REQUIRE(left.add_resource_manager(left_rm));
-    REQUIRE(right.add_resource_manager(right_rm));
-  }
-};
 
 }  // namespace
 
@@ -66,11 +47,9 @@ TEST_CASE("a superior's commit reaches every subordinate's resource managers") {
 
 TEST_CASE("the subordinate moves one phase per message of its superior and answers each") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   bool done = false;
   REQUIRE(t.commit_async([&](ktm::result<void> r) { done = r.has_value(); }));
   CHECK(l.internal_state() == kt::tx_state::active);
@@ -118,11 +97,9 @@ TEST_CASE("a subordinate's RM that rolls back makes the subordinate report ABORT
 TEST_CASE("a subordinate whose RMs are all read-only drops out with READ_ONLY") {
   trio<pumped_tm, fault_transport> w;
   w.left_rm.answer(kt::notify::prepare, kt::reply::read_only());
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   bool ok = false;
   REQUIRE(t.commit_async([&](ktm::result<void> r) { ok = r.has_value(); }));
   w.bus.pump();
@@ -135,10 +112,9 @@ TEST_CASE("a subordinate whose RMs are all read-only drops out with READ_ONLY") 
 
 TEST_CASE("the superior's rollback reaches the subordinate's RMs and is answered ROLLBACK_COMPLETE") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, no_rm<rm_a>(), &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   REQUIRE(t.rollback());
   w.bus.pump();
   CHECK(l.outcome() == kt::transaction_outcome::aborted);
@@ -150,11 +126,9 @@ TEST_CASE("the superior's rollback reaches the subordinate's RMs and is answered
 TEST_CASE("a superior rolls back a prepared subordinate when another participant refuses") {
   trio<pumped_tm, fault_transport> w;
   w.top_rm.answer(kt::notify::prepare, kt::reply::rollback());
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   kt::transaction_outcome seen{};
   REQUIRE(t.commit_async([&](ktm::result<void>) { seen = t.outcome(); }));
   w.bus.pump();
@@ -197,11 +171,9 @@ TEST_CASE("no single-phase commit when a superior exists") {
 
 TEST_CASE("a client's commit on a subordinate reaches the superior as COMMIT_REQUEST and waits for its decision") {
   trio<inline_tm, kt::in_process_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   guid asked, from;
   w.top.on_commit_request([&](const guid& uow, const guid& sub) {
     asked = uow;
@@ -219,10 +191,9 @@ TEST_CASE("a client's commit on a subordinate reaches the superior as COMMIT_REQ
 
 TEST_CASE("a subordinate's commit_async completes with the outcome the superior decides, rollback included") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, no_rm<rm_a>(), &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   std::optional<std::error_code> got;
   REQUIRE(l.commit_async([&](ktm::result<void> r) { got = r ? std::error_code{} : r.code(); }));
   w.bus.pump();
@@ -237,10 +208,9 @@ TEST_CASE("a subordinate's commit_async completes with the outcome the superior 
 
 TEST_CASE("a lost COMMIT_REQUEST is sent again by tick") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, no_rm<rm_a>(), &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   w.bus.fail_next = 1;
   REQUIRE(l.commit_async([](ktm::result<void>) {}));
   w.bus.pump();
@@ -255,18 +225,16 @@ TEST_CASE("a lost COMMIT_REQUEST is sent again by tick") {
 
 TEST_CASE("a prepared RM asks for the outcome with REQUEST_OUTCOME and gets the superior's decision") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
-  CHECK((*e2)->request_outcome().code() == code(errc::invalid_state));  // not prepared yet
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
+  CHECK((*p.sub_e)->request_outcome().code() == code(errc::invalid_state));  // not prepared yet
   REQUIRE(t.commit_async([](ktm::result<void>) {}));
   w.bus.pump(4);       // up to PREPARE_COMPLETE: the superior decided commit
   w.bus.lose_queued();  // ... but its COMMIT is lost
   CHECK(l.internal_state() == kt::tx_state::prepared);
   CHECK(w.left.in_doubt_count() == 1);
-  REQUIRE((*e2)->request_outcome());
+  REQUIRE((*p.sub_e)->request_outcome());
   w.bus.pump();
   CHECK(w.bus.count(k::request_outcome) == 1);
   CHECK(w.bus.count(k::outcome) == 1);
@@ -278,16 +246,14 @@ TEST_CASE("a prepared RM asks for the outcome with REQUEST_OUTCOME and gets the 
 
 TEST_CASE("an undecided superior answers an outcome request with undetermined, a rolled back one with aborted") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   w.top_rm.answer(kt::notify::prepare, kt::reply::later());
   REQUIRE(t.commit_async([](ktm::result<void>) {}));
   w.bus.pump();
   REQUIRE(l.internal_state() == kt::tx_state::prepared);
-  REQUIRE((*e2)->request_outcome());
+  REQUIRE((*p.sub_e)->request_outcome());
   w.bus.pump();
   REQUIRE(w.bus.delivered.back().kind == k::outcome);
   CHECK(w.bus.delivered.back().outcome == kt::transaction_outcome::undetermined);
@@ -319,11 +285,9 @@ TEST_CASE("messages from a TM that is not the transaction's superior are ignored
 
 TEST_CASE("a subordinate whose own timeout or client rolls it back before it prepared reports ABORTED") {
   trio<pumped_tm, fault_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
+  linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
+  auto& t = p.top;
+  auto& l = p.sub;
   REQUIRE(l.rollback());
   w.bus.pump();
   CHECK(w.bus.count(k::aborted) == 1);

@@ -44,20 +44,10 @@ void settle(fault_transport& bus, A& a, B& b) {
 // victim's flush number `flush`; it restarts and both resend until quiet.
 void crash_scenario(victim v, std::size_t step, int flush) {
   INFO("crash of the " << name(v) << (flush ? " at its flush " : " after message ") << (flush ? flush : step));
-  fault_transport bus(step * 10 + static_cast<std::uint64_t>(flush));
-  durable_side<top_tm, top_rm> top(bus);
-  durable_side<leaf_tm, leaf_rm> leaf(bus);
-  top.restart();
-  leaf.restart();
-  owned_tx<top_tm> t(*top.tm, guid::generate());
-  owned_tx<leaf_tm> l(*leaf.tm, t->id());
-  const guid uow = t->id();
-  REQUIRE(kt::link_subordinate(*top.tm, *t, *leaf.tm, *l));
-  auto e1 = t->enlist(*top.rm);
-  auto e2 = l->enlist(*leaf.rm);
-  REQUIRE((e1 && e2));
-  e1->release();
-  e2->release();
+  durable_world<> w(step * 10 + static_cast<std::uint64_t>(flush));
+  auto& [bus, top, leaf] = w;
+  durable_link<> d(top, leaf, true);
+  auto& [t, l, uow] = d;
   const bool crash_top = v != victim::leaf, crash_leaf = v != victim::top;
   if (flush > 0) {
     if (crash_top) top.st.controller()->crash_at(call_kind::flush, static_cast<std::uint64_t>(flush));
@@ -111,19 +101,10 @@ TEST_CASE("a durable superior or subordinate crashed at each of its log forces r
 }
 
 TEST_CASE("a durable subordinate prepared at a crash stays in doubt (INDOUBT to its RM) until its superior answers") {
-  fault_transport bus(5);
-  durable_side<top_tm, top_rm> top(bus);
-  durable_side<leaf_tm, leaf_rm> leaf(bus);
-  top.restart();
-  leaf.restart();
-  owned_tx<top_tm> t(*top.tm, guid::generate());
-  owned_tx<leaf_tm> l(*leaf.tm, t->id());
-  const guid uow = t->id();
-  REQUIRE(kt::link_subordinate(*top.tm, *t, *leaf.tm, *l));
-  auto e1 = t->enlist(*top.rm);
-  auto e2 = l->enlist(*leaf.rm);
-  e1->release();
-  e2->release();
+  durable_world<> w(5);
+  auto& [bus, top, leaf] = w;
+  durable_link<> d(top, leaf, true);
+  auto& [t, l, uow] = d;
   REQUIRE(t->commit_async([](ktm::result<void>) {}));
   bus.pump(4);  // through PREPARE_COMPLETE: the superior's commit record is forced
   REQUIRE(t->internal_state() == kt::tx_state::committing);
@@ -150,17 +131,10 @@ TEST_CASE("a durable subordinate prepared at a crash stays in doubt (INDOUBT to 
 }
 
 TEST_CASE("a durable superior that crashed after its decision redelivers COMMIT after recovery until COMMIT_COMPLETE") {
-  fault_transport bus(6);
-  durable_side<top_tm, top_rm> top(bus);
-  durable_side<leaf_tm, leaf_rm> leaf(bus);
-  top.restart();
-  leaf.restart();
-  owned_tx<top_tm> t(*top.tm, guid::generate());
-  owned_tx<leaf_tm> l(*leaf.tm, t->id());
-  const guid uow = t->id();
-  REQUIRE(kt::link_subordinate(*top.tm, *t, *leaf.tm, *l));
-  auto e2 = l->enlist(*leaf.rm);
-  e2->release();
+  durable_world<> w(6);
+  auto& [bus, top, leaf] = w;
+  durable_link<> d(top, leaf, false);
+  auto& [t, l, uow] = d;
   REQUIRE(t->commit_async([](ktm::result<void>) {}));
   bus.pump(4);
   t.abandon();
@@ -181,17 +155,10 @@ TEST_CASE("a durable superior that crashed after its decision redelivers COMMIT 
 }
 
 TEST_CASE("a superior that crashed before its decision answers an in-doubt subordinate with aborted (presumed abort)") {
-  fault_transport bus(8);
-  durable_side<top_tm, top_rm> top(bus);
-  durable_side<leaf_tm, leaf_rm> leaf(bus);
-  top.restart();
-  leaf.restart();
-  owned_tx<top_tm> t(*top.tm, guid::generate());
-  owned_tx<leaf_tm> l(*leaf.tm, t->id());
-  const guid uow = t->id();
-  REQUIRE(kt::link_subordinate(*top.tm, *t, *leaf.tm, *l));
-  auto e2 = l->enlist(*leaf.rm);
-  e2->release();
+  durable_world<> w(8);
+  auto& [bus, top, leaf] = w;
+  durable_link<> d(top, leaf, false);
+  auto& [t, l, uow] = d;
   REQUIRE(t->commit_async([](ktm::result<void>) {}));
   bus.pump(3);  // through PREPARE: the subordinate prepared, its PREPARE_COMPLETE in flight
   t.abandon();
