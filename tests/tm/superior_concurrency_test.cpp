@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ktm/tm.hpp"
-#include "tests/support/tm_fakes.hpp"
+#include "tests/support/superior_fakes.hpp"
 
 using namespace ktm::test;
 using ktm::guid;
@@ -18,34 +18,13 @@ namespace kt = ktm::tm;
 namespace {
 using tm_t = kt::superior_transaction_manager<kt::with_transport<kt::in_process_transport>>;
 
-// Commits with no work of its own (answers done) but keeps no log of events,
-// so that many transactions stay cheap.
-struct counting_rm : kt::resource_manager_base<> {
-  std::atomic<int> commits{0}, rollbacks{0};
-  kt::reply on_prepare(kt::enlistment&, const kt::notification&) { return kt::reply::done(); }
-  kt::reply on_commit(kt::enlistment&, const kt::notification&) {
-    ++commits;
-    return kt::reply::done();
-  }
-  kt::reply on_rollback(kt::enlistment&, const kt::notification&) {
-    ++rollbacks;
-    return kt::reply::done();
-  }
-};
 }  // namespace
 
 TEST_CASE("threads committing across a superior and two subordinates at once all commit, each RM once per transaction") {
-  kt::in_process_transport bus;
-  tm_t top{bus}, left{bus}, right{bus};
-  counting_rm top_rm, left_rm, right_rm;
-  REQUIRE(top.recover());
-  REQUIRE(left.recover());
-  REQUIRE(right.recover());
-  REQUIRE(top.add_resource_manager(top_rm));
-  REQUIRE(left.add_resource_manager(left_rm));
-  REQUIRE(right.add_resource_manager(right_rm));
+  trio<tm_t, kt::in_process_transport> w;
+  auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
   constexpr int threads = 4, per_thread = 150;
-  std::atomic<int> committed{0}, aborted{0};
+  std::atomic<std::size_t> committed{0}, aborted{0};
   std::vector<std::thread> ts;
   for (int i = 0; i < threads; ++i) {
     ts.emplace_back([&, i] {
@@ -68,7 +47,7 @@ TEST_CASE("threads committing across a superior and two subordinates at once all
     });
   }
   for (auto& t : ts) t.join();
-  CHECK(committed == threads * per_thread * 4 / 5);
+  CHECK(committed == std::size_t{threads * per_thread * 4 / 5});
   CHECK(top_rm.commits == committed);
   CHECK(left_rm.commits == committed);
   CHECK(right_rm.commits == committed);
@@ -78,15 +57,9 @@ TEST_CASE("threads committing across a superior and two subordinates at once all
 }
 
 TEST_CASE("subordinate RMs answering later from their own threads still give one outcome") {
-  kt::in_process_transport bus;
-  tm_t top{bus}, left{bus};
-  rm_a top_rm;
-  rm_b left_rm;
+  trio<tm_t, kt::in_process_transport> w;
+  auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
   left_rm.answer(kt::notify::prepare, kt::reply::later());
-  REQUIRE(top.recover());
-  REQUIRE(left.recover());
-  REQUIRE(top.add_resource_manager(top_rm));
-  REQUIRE(left.add_resource_manager(left_rm));
   std::atomic<bool> stop{false};
   std::thread answerer([&] {
     while (!stop) {
@@ -95,13 +68,9 @@ TEST_CASE("subordinate RMs answering later from their own threads still give one
     }
   });
   for (int n = 0; n < 50; ++n) {
-    auto t = top.begin();
-    auto l = left.begin(t.id());
-    REQUIRE(kt::link_subordinate(top, t, left, l));
-    auto e1 = t.enlist(top_rm);
-    auto e2 = l.enlist(left_rm);
-    REQUIRE(t.commit());
-    CHECK(l.outcome() == kt::transaction_outcome::committed);
+    linked_pair<tm_t> p(top, left, &top_rm, &left_rm);
+    REQUIRE(p.top.commit());
+    CHECK(p.sub.outcome() == kt::transaction_outcome::committed);
   }
   stop = true;
   answerer.join();
