@@ -23,9 +23,11 @@
 //
 // Recovery (replay, called by replay_recovery): scans the stream from its
 // base; each commit record without an end record becomes a recovered
-// transaction, redelivered to its RMs by redeliver(rm) (RECOVER, COMMIT,
-// then LAST_RECOVER), whose end record is appended once every enlistment
-// answered. recovered_outcome(uow): committed for a commit record found by
+// transaction, redelivered to its RMs by redeliver(rm, dispatcher)
+// (RECOVER, COMMIT, then LAST_RECOVER, through the TM's dispatcher:
+// detail::recovery_sequence), whose end record is appended once every
+// enlistment answered. replay(limit, progress, every) also reports progress
+// (replay_recovery's Progress). recovered_outcome(uow): committed for a commit record found by
 // replay or logged since, else aborted (presumed abort).
 #pragma once
 
@@ -50,6 +52,7 @@
 #include "ktm/guid.hpp"
 #include "ktm/result.hpp"
 #include "ktm/tm/detail/recovered_transaction.hpp"
+#include "ktm/tm/detail/recovery_sequence.hpp"
 #include "ktm/tm/detail/tm_record.hpp"
 #include "ktm/tm/states.hpp"
 
@@ -64,6 +67,10 @@ template <class B>
 concept has_restart_base = requires(B& b, std::span<const std::byte> bytes, typename B::lsn_type l) {
   { b.write_restart_area(bytes, l) } -> std::same_as<result<typename B::lsn_type>>;
   { b.base_lsn() } -> std::convertible_to<typename B::lsn_type>;
+};
+
+struct no_progress {
+  void operator()(const recovery_progress&) const noexcept {}
 };
 
 inline guid record_id(std::span<const std::byte> b) {
@@ -147,25 +154,51 @@ class durable_log {
   // Scans the stream (see the header comment). clock_limit != 0: only
   // records with a clock <= clock_limit count (rollforward). Merges into what
   // an earlier replay found; a transaction is recovered once.
-  result<recovery_summary> replay(std::uint64_t clock_limit = 0) { return s_->replay(clock_limit); }
+  result<recovery_summary> replay(std::uint64_t clock_limit = 0) {
+    detail::no_progress none;
+    return s_->replay(clock_limit, none, ~std::uint64_t{0});
+  }
+  // The same, calling progress(const recovery_progress&) at most once per
+  // `every` records scanned, then once with done = true.
+  template <class F>
+  result<recovery_summary> replay(std::uint64_t clock_limit, F& progress, std::uint64_t every) {
+    return s_->replay(clock_limit, progress, every == 0 ? 1 : every);
+  }
   transaction_outcome recovered_outcome(const guid& uow) const {
     std::lock_guard l(s_->m);
     if (s_->committed.count(uow) || s_->pending.count(uow)) return transaction_outcome::committed;
     return transaction_outcome::aborted;
   }
-  // RECOVER + COMMIT for every recovered enlistment of rm, then LAST_RECOVER.
-  template <class R>
-  std::size_t redeliver(R& rm, std::uint64_t clock) {
+  // Sends RECOVER + COMMIT for every recovered enlistment of the RM behind
+  // `inv` (an invoker, rm_vtable.hpp), then LAST_RECOVER, through the TM's
+  // dispatcher (detail::recovery_sequence). Returns the enlistments handed
+  // to the sequence (each enlistment is redelivered once).
+  template <class Invoker, class Dispatcher>
+  std::size_t redeliver(const Invoker& inv, Dispatcher& d, std::uint64_t clock) {
+    const guid rid = inv.rm_id();
     std::vector<detail::recovered_transaction*> txs;
     {
       std::lock_guard l(s_->m);
-      for (auto& t : s_->recovered) txs.push_back(t.get());
+      for (auto& t : s_->recovered)
+        if (!t->ended() && t->mentions(rid)) txs.push_back(t.get());
     }
-    std::size_t n = 0;
-    for (auto* t : txs) n += t->redeliver(rm, clock);
+    std::vector<detail::recovery_sequence::item> items;
+    for (auto* t : txs)
+      for (enlistment* e : t->take(rid)) items.push_back({t, e});
+    const std::size_t n = items.size();
+    auto seq = std::make_unique<detail::recovery_sequence>(
+        &d,
+        [](void* dp, const detail::erased_invoker& i, enlistment* e, const notification& no) {
+          return static_cast<Dispatcher*>(dp)->dispatch(i, e, no);
+        },
+        Dispatcher::is_inline, inv.erase(), clock, std::move(items));
+    detail::recovery_sequence* p = seq.get();
+    {
+      std::lock_guard l(s_->m);
+      s_->sequences.push_back(std::move(seq));
+    }
+    p->start();
     s_->redelivered.fetch_add(n, std::memory_order_relaxed);
-    if constexpr (detail::has_on_last_recover<R>)
-      rm.on_last_recover(notification{guid{}, notify::last_recover, clock, {}});
     return n;
   }
   durable_log_stats stats() const {
@@ -190,6 +223,8 @@ class durable_log {
     std::unordered_map<guid, lsn_type> pending;  // commit record logged, no end record yet
     std::unordered_set<guid> committed;          // commit records found by replay
     std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
+    // after `recovered`: destroyed first, they drop their queued deliveries
+    std::deque<std::unique_ptr<detail::recovery_sequence>> sequences;
     std::optional<lsn_type> last;                // the last record of the stream we know of
     failure cause{};
     guid tm_id{};
@@ -315,7 +350,8 @@ class durable_log {
       (void)static_cast<core*>(ctx)->append(w.bytes(), log_append_mode::queue_only);
     }
 
-    result<recovery_summary> replay(std::uint64_t limit) {
+    template <class F>
+    result<recovery_summary> replay(std::uint64_t limit, F& progress, std::uint64_t every) {
       struct seen {
         lsn_type at;
         detail::tm_record rec;
@@ -329,6 +365,8 @@ class durable_log {
       std::optional<lsn_type> scanned_last;
       std::optional<failure> bad;
       auto in_range = [&](std::uint64_t k) { return limit == 0 || k <= limit; };
+      recovery_progress prog;
+      std::uint64_t report_at = every;
       {
         std::vector<std::byte> ra;
         auto a = b.read_restart_area(ra);
@@ -342,6 +380,12 @@ class durable_log {
       auto scanned = b.scan([&](lsn_type at, bool restart, std::span<const std::byte> payload) {
         if (bad) return;
         scanned_last = at;
+        ++prog.records_scanned;
+        prog.bytes_scanned += payload.size();
+        if (prog.records_scanned == report_at) {
+          progress(static_cast<const recovery_progress&>(prog));
+          report_at += every;
+        }
         auto rec = detail::parse_tm_record(payload);
         if (!rec) {
           if (restart) return;  // a restart area some other writer made: not ours to judge
@@ -353,6 +397,7 @@ class durable_log {
         clock = std::max(clock, rec->clock);
         switch (rec->type) {
           case detail::tm_record_type::commit:
+            ++prog.transactions_rebuilt;
             if (!txs.count(rec->id)) order.push_back(rec->id);
             txs[rec->id] = seen{at, std::move(*rec), false};
             break;
@@ -364,6 +409,8 @@ class durable_log {
       });
       if (!scanned) return std::move(scanned).error();
       if (bad) return *bad;
+      prog.done = true;
+      progress(static_cast<const recovery_progress&>(prog));
       recovery_summary sum;
       sum.last_clock = clock;
       note_clock(clock);

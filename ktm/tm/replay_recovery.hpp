@@ -10,6 +10,14 @@
 // CheckpointEvery: the TM writes a restart area every that many completed
 // (ended) transactions; 0 = only on demand (tm.checkpoint()). The TM can
 // change it at run time (set_checkpoint_every).
+//
+// Progress: a recovery_progress_callback (concepts/recovery_policy.hpp),
+// called in the recovering thread with the records scanned, the commit
+// records found and the payload bytes read so far: at most once per
+// Progress::every_records records (default 65536), then once with done =
+// true. The policy holds one Progress (default-constructed); reach it before
+// recover() through tm.recovery().progress() to connect it to the caller.
+// no_recovery_progress (the default) compiles to nothing.
 #pragma once
 
 #include <cstddef>
@@ -19,23 +27,42 @@
 
 namespace ktm::tm {
 
-template <std::size_t CheckpointEvery = 1024>
+// The default progress callback: none.
+struct no_recovery_progress {
+  static constexpr bool is_null = true;
+  void operator()(const recovery_progress&) const noexcept {}
+};
+
+template <std::size_t CheckpointEvery = 1024, class Progress = no_recovery_progress>
 struct replay_recovery {
+  static_assert(check_recovery_progress<Progress>());
+
   static constexpr bool needs_log = true;
   static constexpr std::size_t checkpoint_every = CheckpointEvery;
+  using progress_type = Progress;
+  static constexpr std::uint64_t progress_every = [] {
+    if constexpr (detail::has_every_records<Progress>) return std::uint64_t{Progress::every_records};
+    else return std::uint64_t{65536};
+  }();
 
   template <class Log>
     requires requires(Log& l, std::uint64_t c) {
       { l.replay(c) } -> std::same_as<result<recovery_summary>>;
     }
   result<recovery_summary> recover(Log& log) {
-    return log.replay(0);
+    return recover_until(log, 0);
   }
   // Only records with a clock <= clock (rollforward); 0 = everything.
   template <class Log>
   result<recovery_summary> recover_until(Log& log, std::uint64_t clock) {
-    return log.replay(clock);
+    if constexpr (requires { requires Progress::is_null; }) return log.replay(clock);
+    else return log.replay(clock, progress_, progress_every);
   }
+
+  Progress& progress() noexcept { return progress_; }
+
+ private:
+  [[no_unique_address]] Progress progress_{};
 };
 
 }  // namespace ktm::tm

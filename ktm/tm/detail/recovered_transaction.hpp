@@ -3,11 +3,13 @@
 //
 // It is committed (state committing) and holds one enlistment per logged
 // enlistment (RM id, key, recovery information), each `prepared` until its
-// RM is recovered (durable_log::redeliver): then the RM gets RECOVER (if it
-// has `on_recover`) and COMMIT, and answers as usual, by returning `done` or
-// later through the enlistment (commit_complete). When every enlistment has
-// committed, the end callback runs once (the durable log appends the end
-// record). Enlistments stay valid while the TM lives.
+// RM is recovered: take(rm) hands that RM's enlistments to a
+// recovery_sequence (recovery_sequence.hpp), which sends each RECOVER then
+// COMMIT through the TM's dispatcher (send()); the RM answers as usual, by
+// returning `done` (routed here by the dispatcher) or later through the
+// enlistment (commit_complete). When every enlistment has committed, the end
+// callback runs once (the durable log appends the end record). Enlistments
+// stay valid while the TM lives.
 #pragma once
 
 #include <cstdint>
@@ -22,13 +24,6 @@
 #include "ktm/tm/transaction_core.hpp"
 
 namespace ktm::tm::detail {
-
-template <class R>
-concept has_on_recover = requires(R& r, enlistment& e, const notification& n) {
-  { r.on_recover(e, n) } -> std::same_as<reply>;
-};
-template <class R>
-concept has_on_last_recover = requires(R& r, const notification& n) { r.on_last_recover(n); };
 
 class recovered_transaction final : public transaction_core {
   static void drive_thunk(transaction_core& c) { static_cast<recovered_transaction&>(c).check_done_locked(); }
@@ -54,25 +49,31 @@ class recovered_transaction final : public transaction_core {
   recovered_transaction(const recovered_transaction&) = delete;
   recovered_transaction& operator=(const recovered_transaction&) = delete;
 
-  // RECOVER then COMMIT to every enlistment of `rm` not yet redelivered.
-  // Returns how many enlistments got them.
-  template <class R>
-  std::size_t redeliver(R& rm, std::uint64_t clock) {
-    const guid rid = detail::rm_id(rm);
-    std::size_t n = 0;
+  // The enlistments of RM `rm` not yet handed out, now awaiting COMMIT.
+  std::vector<enlistment*> take(const guid& rm) {
+    std::vector<enlistment*> out;
     guard g(*this);
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       enlistment& e = slots_[i];
-      if (rms_[i] != rid || e.status() != enlistment_status::prepared) continue;
-      if constexpr (has_on_recover<R>) (void)rm.on_recover(e, notification{id_, notify::recover, clock, e.key()});
+      if (rms_[i] != rm || e.status() != enlistment_status::prepared) continue;
       enlistment_access::set_status(e, enlistment_status::awaiting_commit);
       ++pending_;
-      const reply r = detail::deliver(rm, &e, notification{id_, notify::commit, clock, e.key()});
-      if (!r.is_later()) apply_returned_locked(e, notify::commit, r);
-      ++n;
+      out.push_back(&e);
     }
+    return out;
+  }
+
+  // Sends `kind` (recover or commit) for e through dispatch(e*, n), under
+  // the lock as the protocol's own deliveries are; a returned reply is
+  // applied (RECOVER's is informational), `async` ones come back through
+  // route_returned.
+  template <class Dispatch>
+  void send(enlistment& e, notify kind, std::uint64_t clock, bool async, Dispatch&& dispatch) {
+    guard g(*this);
+    if (async) ++inflight_;
+    const reply r = dispatch(&e, notification{id_, kind, clock, e.key()});
+    if (!r.is_later()) apply_returned_locked(e, kind, r);
     check_done_locked();
-    return n;
   }
 
   // Every enlistment answered COMMIT (the end record was asked for).

@@ -50,6 +50,12 @@ concept has_on_rm_disconnected = requires(R& r, enlistment& e, const notificatio
 template <class R>
 concept has_on_tm_online = requires(R& r, const notification& n) { r.on_tm_online(n); };
 template <class R>
+concept has_on_recover = requires(R& r, enlistment& e, const notification& n) {
+  { r.on_recover(e, n) } -> std::same_as<reply>;
+};
+template <class R>
+concept has_on_last_recover = requires(R& r, const notification& n) { r.on_last_recover(n); };
+template <class R>
 concept has_notification_queue = requires(R& r) {
   { r.notifications() } -> std::same_as<notification_queue&>;
 };
@@ -82,6 +88,12 @@ inline reply deliver(R& rm, enlistment* e, const notification& n) {
       return reply::done();
     case notify::tm_online:
       if constexpr (has_on_tm_online<R>) rm.on_tm_online(n);
+      return reply::done();
+    case notify::recover:  // the answer is recover_enlistment; COMMIT follows
+      if constexpr (has_on_recover<R>) return rm.on_recover(*e, n);
+      else return reply::done();
+    case notify::last_recover:
+      if constexpr (has_on_last_recover<R>) rm.on_last_recover(n);
       return reply::done();
     default: return reply::done();
   }
