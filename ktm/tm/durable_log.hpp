@@ -350,18 +350,20 @@ class durable_log {
       (void)static_cast<core*>(ctx)->append(w.bytes(), log_append_mode::queue_only);
     }
 
+    // The scan keeps only what is not yet ended (an end record drops its
+    // commit record's entry) and validates each record without copying it;
+    // the commit records still open at the end are read again and decoded.
     template <class F>
     result<recovery_summary> replay(std::uint64_t limit, F& progress, std::uint64_t every) {
-      struct seen {
+      struct open_commit {
         lsn_type at;
-        detail::tm_record rec;
-        bool ended = false;
+        std::uint64_t seq;  // commit order
       };
       if constexpr (requires { { b.status() } -> std::same_as<result<void>>; }) KTM_TRY(b.status());
       std::lock_guard c(cp);
-      std::unordered_map<guid, seen> txs;
-      std::vector<guid> order;  // commit order
-      std::uint64_t clock = 0;
+      std::unordered_map<guid, open_commit> open;  // commit record found, no end record yet
+      std::vector<guid> found;                     // every commit record found, for recovered_outcome
+      std::uint64_t clock = 0, seq = 0;
       std::optional<lsn_type> scanned_last;
       std::optional<failure> bad;
       auto in_range = [&](std::uint64_t k) { return limit == 0 || k <= limit; };
@@ -371,7 +373,7 @@ class durable_log {
         std::vector<std::byte> ra;
         auto a = b.read_restart_area(ra);
         if (a) {
-          auto rec = detail::parse_tm_record(ra);
+          auto rec = detail::peek_tm_record(ra);
           if (rec && in_range(rec->clock)) clock = std::max(clock, rec->clock);
         } else if (a.code() != make_error_code(errc::no_restart_area)) {
           return std::move(a).error();
@@ -386,7 +388,7 @@ class durable_log {
           progress(static_cast<const recovery_progress&>(prog));
           report_at += every;
         }
-        auto rec = detail::parse_tm_record(payload);
+        auto rec = detail::peek_tm_record(payload);
         if (!rec) {
           if (restart) return;  // a restart area some other writer made: not ours to judge
           if constexpr (requires { at.raw(); }) bad = failure(errc::corrupt_record, position::at_lsn(at.raw()));
@@ -398,12 +400,10 @@ class durable_log {
         switch (rec->type) {
           case detail::tm_record_type::commit:
             ++prog.transactions_rebuilt;
-            if (!txs.count(rec->id)) order.push_back(rec->id);
-            txs[rec->id] = seen{at, std::move(*rec), false};
+            found.push_back(rec->id);
+            open.insert_or_assign(rec->id, open_commit{at, seq++});
             break;
-          case detail::tm_record_type::end:
-            if (auto it = txs.find(rec->id); it != txs.end()) it->second.ended = true;
-            break;
+          case detail::tm_record_type::end: open.erase(rec->id); break;
           case detail::tm_record_type::restart: break;
         }
       });
@@ -411,22 +411,37 @@ class durable_log {
       if (bad) return *bad;
       prog.done = true;
       progress(static_cast<const recovery_progress&>(prog));
+      // the open ones, in commit order, decoded from their records
+      std::vector<std::pair<guid, open_commit>> todo(open.begin(), open.end());
+      std::sort(todo.begin(), todo.end(), [](const auto& x, const auto& y) { return x.second.seq < y.second.seq; });
+      std::vector<detail::tm_record> recs;
+      recs.reserve(todo.size());
+      std::vector<std::byte> bytes;
+      for (const auto& [uow, oc] : todo) {
+        auto r = b.read_record(oc.at, bytes);
+        if (!r && r.code() != make_error_code(errc::end_of_stream)) return std::move(r).error();
+        auto rec = detail::parse_tm_record(bytes);
+        if (!rec || rec->id != uow) {
+          if constexpr (requires { oc.at.raw(); }) return failure(errc::corrupt_record, position::at_lsn(oc.at.raw()));
+          else return failure(errc::corrupt_record);
+        }
+        recs.push_back(std::move(*rec));
+      }
       recovery_summary sum;
       sum.last_clock = clock;
+      sum.in_doubt = todo.size();
       note_clock(clock);
       std::lock_guard l(m);
       if (scanned_last) note_last_locked(*scanned_last);
-      for (const guid& uow : order) {
-        seen& s = txs[uow];
-        committed.insert(uow);
-        if (s.ended) continue;
-        bool known = pending.count(uow) != 0;
-        if (known) continue;
-        pending[uow] = s.at;
-        recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, s.rec.clock, s.rec.enlistments,
+      committed.reserve(committed.size() + found.size());
+      committed.insert(found.begin(), found.end());
+      for (std::size_t i = 0; i < todo.size(); ++i) {
+        const guid& uow = todo[i].first;
+        if (pending.count(uow)) continue;  // recovered by an earlier replay, or logged in this run
+        pending[uow] = todo[i].second.at;
+        recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, recs[i].clock, recs[i].enlistments,
                                                                            &core::on_end, this));
       }
-      for (const guid& uow : order) sum.in_doubt += !txs[uow].ended;
       return sum;
     }
   };
