@@ -51,6 +51,7 @@
 #include "ktm/concepts/recovery_policy.hpp"
 #include "ktm/guid.hpp"
 #include "ktm/result.hpp"
+#include "ktm/tm/detail/open_commits.hpp"
 #include "ktm/tm/detail/recovered_transaction.hpp"
 #include "ktm/tm/detail/recovery_sequence.hpp"
 #include "ktm/tm/detail/tm_record.hpp"
@@ -166,7 +167,14 @@ class durable_log {
   }
   transaction_outcome recovered_outcome(const guid& uow) const {
     std::lock_guard l(s_->m);
-    if (s_->committed.count(uow) || s_->pending.count(uow)) return transaction_outcome::committed;
+    if (s_->pending.count(uow)) return transaction_outcome::committed;
+    if (!s_->found.empty()) {  // index what the last replays found, once
+      s_->committed.reserve(s_->committed.size() + s_->found.size());
+      s_->committed.insert(s_->found.begin(), s_->found.end());
+      s_->found.clear();
+      s_->found.shrink_to_fit();
+    }
+    if (s_->committed.count(uow)) return transaction_outcome::committed;
     return transaction_outcome::aborted;
   }
   // Sends RECOVER + COMMIT for every recovered enlistment of the RM behind
@@ -221,7 +229,8 @@ class durable_log {
     mutable std::mutex m;  // guards everything below that is not atomic
     std::mutex cp;         // one checkpoint (or replay) at a time
     std::unordered_map<guid, lsn_type> pending;  // commit record logged, no end record yet
-    std::unordered_set<guid> committed;          // commit records found by replay
+    mutable std::unordered_set<guid> committed;  // commit records found by replay, indexed
+    mutable std::vector<guid> found;             // ... not yet indexed (recovered_outcome does it)
     std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
     // after `recovered`: destroyed first, they drop their queued deliveries
     std::deque<std::unique_ptr<detail::recovery_sequence>> sequences;
@@ -355,13 +364,9 @@ class durable_log {
     // the commit records still open at the end are read again and decoded.
     template <class F>
     result<recovery_summary> replay(std::uint64_t limit, F& progress, std::uint64_t every) {
-      struct open_commit {
-        lsn_type at;
-        std::uint64_t seq;  // commit order
-      };
       if constexpr (requires { { b.status() } -> std::same_as<result<void>>; }) KTM_TRY(b.status());
       std::lock_guard c(cp);
-      std::unordered_map<guid, open_commit> open;  // commit record found, no end record yet
+      detail::open_commits<lsn_type> open;                 // commit record found, no end record yet
       std::vector<guid> found;                     // every commit record found, for recovered_outcome
       std::uint64_t clock = 0, seq = 0;
       std::optional<lsn_type> scanned_last;
@@ -401,9 +406,9 @@ class durable_log {
           case detail::tm_record_type::commit:
             ++prog.transactions_rebuilt;
             found.push_back(rec->id);
-            open.insert_or_assign(rec->id, open_commit{at, seq++});
+            open.add(rec->id, at, seq++);
             break;
-          case detail::tm_record_type::end: open.erase(rec->id); break;
+          case detail::tm_record_type::end: open.end(rec->id); break;
           case detail::tm_record_type::restart: break;
         }
       });
@@ -412,7 +417,7 @@ class durable_log {
       prog.done = true;
       progress(static_cast<const recovery_progress&>(prog));
       // the open ones, in commit order, decoded from their records
-      std::vector<std::pair<guid, open_commit>> todo(open.begin(), open.end());
+      std::vector<std::pair<guid, detail::open_commit<lsn_type>>> todo = open.take();
       std::sort(todo.begin(), todo.end(), [](const auto& x, const auto& y) { return x.second.seq < y.second.seq; });
       std::vector<detail::tm_record> recs;
       recs.reserve(todo.size());
@@ -433,8 +438,8 @@ class durable_log {
       note_clock(clock);
       std::lock_guard l(m);
       if (scanned_last) note_last_locked(*scanned_last);
-      committed.reserve(committed.size() + found.size());
-      committed.insert(found.begin(), found.end());
+      if (this->found.empty()) this->found = std::move(found);
+      else this->found.insert(this->found.end(), found.begin(), found.end());
       for (std::size_t i = 0; i < todo.size(); ++i) {
         const guid& uow = todo[i].first;
         if (pending.count(uow)) continue;  // recovered by an earlier replay, or logged in this run

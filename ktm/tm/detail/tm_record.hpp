@@ -17,8 +17,10 @@
 // size (errc::corrupt_record) and copies what it decodes.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -112,13 +114,18 @@ result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enl
   auto u8 = [&](std::size_t at) { return static_cast<std::uint8_t>(b[at]); };
   auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(u8(at) | (u8(at + 1) << 8)); };
   auto u64 = [&](std::size_t at) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | u8(at + static_cast<std::size_t>(i));
+    std::uint64_t v;
+    std::memcpy(&v, b.data() + at, 8);
+    if constexpr (std::endian::native == std::endian::big) {
+      std::uint64_t r = 0;
+      for (int i = 0; i < 8; ++i) r = (r << 8) | ((v >> (8 * i)) & 0xff);
+      v = r;
+    }
     return v;
   };
   auto id = [&](std::size_t at) {
     guid::bytes_type g;
-    for (std::size_t i = 0; i < 16; ++i) g[i] = u8(at + i);
+    std::memcpy(g.data(), b.data() + at, 16);
     return guid(g);
   };
   tm_record_header h;
