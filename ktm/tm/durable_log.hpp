@@ -184,15 +184,10 @@ class durable_log {
   template <class Invoker, class Dispatcher>
   std::size_t redeliver(const Invoker& inv, Dispatcher& d, std::uint64_t clock) {
     const guid rid = inv.rm_id();
-    std::vector<detail::recovered_transaction*> txs;
-    {
-      std::lock_guard l(s_->m);
-      for (auto& t : s_->recovered)
-        if (!t->ended() && t->mentions(rid)) txs.push_back(t.get());
-    }
     std::vector<detail::recovery_sequence::item> items;
-    for (auto* t : txs)
-      for (enlistment* e : t->take(rid)) items.push_back({t, e});
+    for (auto* t : recovered_list())
+      if (t->mentions(rid))
+        for (enlistment* e : t->take(rid)) items.push_back({t, e});
     const std::size_t n = items.size();
     auto seq = std::make_unique<detail::recovery_sequence>(
         &d,
@@ -210,16 +205,30 @@ class durable_log {
     return n;
   }
   durable_log_stats stats() const {
-    std::lock_guard l(s_->m);
     durable_log_stats st;
-    st.commit_records = s_->commits;
-    st.end_records = s_->ends;
-    st.restart_areas = s_->restarts;
-    st.pending = s_->pending.size();
-    for (auto& t : s_->recovered) st.unresolved += !t->ended();
+    {
+      std::lock_guard l(s_->m);
+      st.commit_records = s_->commits;
+      st.end_records = s_->ends;
+      st.restart_areas = s_->restarts;
+      st.pending = s_->pending.size();
+    }
+    for (auto* t : recovered_list()) st.unresolved += !t->ended();
     return st;
   }
   Backend& backend() noexcept { return s_->b; }
+
+ private:
+  // The recovered transactions (they live as long as the log), copied under
+  // m: a transaction's lock is never taken under m (its end callback takes m).
+  std::vector<detail::recovered_transaction*> recovered_list() const {
+    std::vector<detail::recovered_transaction*> v;
+    std::lock_guard l(s_->m);
+    for (auto& t : s_->recovered) v.push_back(t.get());
+    return v;
+  }
+
+ public:
 
  private:
   struct core {
