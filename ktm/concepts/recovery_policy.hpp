@@ -11,8 +11,14 @@
 //
 // Laws: recover() on an empty log succeeds with last_clock 0 and nothing in
 // doubt; running it twice gives the same summary (idempotent replay).
-// Models: no_recovery (volatile TM: nothing to replay). The replaying model
-// arrives with the durable TM, once ktm/log exists.
+// Models: no_recovery (volatile TM: nothing to replay), replay_recovery<N,
+// Parts...> (the durable TM's replay, with an optional in-doubt policy and
+// progress callback: ktm/tm/replay_recovery.hpp).
+//
+// Progress of a long recovery: a recovery_progress_callback F is a
+// default-constructible callable taking `const recovery_progress&`; it may
+// declare `static constexpr std::uint64_t every_records` (calls at most once
+// per that many records scanned, plus a final call with done = true).
 #pragma once
 
 #include <concepts>
@@ -44,6 +50,38 @@ concept has_recover = requires(P& p, Log& log) {
 
 template <class P, class Log>
 concept recovery_policy = std::default_initializable<P> && detail::has_needs_log<P> && detail::has_recover<P, Log>;
+
+// How far a recovery got (the argument of a progress callback).
+struct recovery_progress {
+  std::uint64_t records_scanned = 0;       // log records read so far
+  std::uint64_t transactions_rebuilt = 0;  // commit and prepared records found so far
+  std::uint64_t bytes_scanned = 0;         // record payload bytes read so far
+  bool done = false;                       // the final call: the scan is complete
+};
+
+namespace detail {
+template <class F>
+concept has_every_records = requires {
+  { F::every_records } -> std::convertible_to<std::uint64_t>;
+};
+}  // namespace detail
+
+template <class F>
+concept recovery_progress_callback =
+    std::default_initializable<F> && std::invocable<F&, const recovery_progress&> &&
+    (!detail::has_every_records<F> || requires { requires F::every_records > 0; });
+
+template <class F>
+consteval bool check_recovery_progress() {
+  static_assert(std::default_initializable<F>,
+                "recovery progress callback: the callable type must be default-constructible (the recovery "
+                "policy holds one; reach it through tm.recovery().progress())");
+  static_assert(std::invocable<F&, const recovery_progress&>,
+                "recovery progress callback: missing `operator()(const recovery_progress&)`");
+  if constexpr (detail::has_every_records<F>)
+    static_assert(F::every_records > 0, "recovery progress callback: `every_records` must be at least 1");
+  return recovery_progress_callback<F>;
+}
 
 template <class P, class Log>
 consteval bool check_recovery_policy() {

@@ -23,18 +23,22 @@
 //
 // Recovery (replay, called by replay_recovery): scans the stream from its
 // base; each commit record without an end record becomes a recovered
-// transaction, redelivered to its RMs by redeliver(rm) (RECOVER, COMMIT,
-// then LAST_RECOVER), whose end record is appended once every enlistment
-// answered. recovered_outcome(uow): committed for a commit record found by
-// replay or logged since, else aborted (presumed abort).
+// transaction, redelivered to its RMs by redeliver(rm, dispatcher)
+// (RECOVER, COMMIT, then LAST_RECOVER, through the TM's dispatcher:
+// detail::recovery_sequence), whose end record is appended once every
+// enlistment answered. replay(limit, progress, every) also reports progress
+// (replay_recovery's Progress). recovered_outcome(uow): committed for a
+// commit record found by replay or logged since, else aborted (presumed
+// abort).
 //
 // Subordinates of a superior TM (doc/superior.md): a prepared record (the
 // superior's id, the prepared enlistments) is forced like a commit record
 // and pins the base the same way; a commit record or an end record for the
 // same UOW closes it. Replay turns a prepared record without either into an
 // in-doubt recovered transaction (for_each_in_doubt): RECOVER and INDOUBT to
-// its RMs, the outcome later from the superior; recovered_outcome says
-// undetermined for it until then.
+// its RMs through the same sequence, the outcome later from the superior
+// (recovered_transaction.hpp); recovered_outcome says undetermined for it
+// until then.
 #pragma once
 
 #include <algorithm>
@@ -57,7 +61,9 @@
 #include "ktm/concepts/recovery_policy.hpp"
 #include "ktm/guid.hpp"
 #include "ktm/result.hpp"
+#include "ktm/tm/detail/open_commits.hpp"
 #include "ktm/tm/detail/recovered_transaction.hpp"
+#include "ktm/tm/detail/recovery_sequence.hpp"
 #include "ktm/tm/detail/tm_record.hpp"
 #include "ktm/tm/states.hpp"
 
@@ -72,6 +78,10 @@ template <class B>
 concept has_restart_base = requires(B& b, std::span<const std::byte> bytes, typename B::lsn_type l) {
   { b.write_restart_area(bytes, l) } -> std::same_as<result<typename B::lsn_type>>;
   { b.base_lsn() } -> std::convertible_to<typename B::lsn_type>;
+};
+
+struct no_progress {
+  void operator()(const recovery_progress&) const noexcept {}
 };
 
 inline guid record_id(std::span<const std::byte> b) {
@@ -155,21 +165,56 @@ class durable_log {
   // Scans the stream (see the header comment). clock_limit != 0: only
   // records with a clock <= clock_limit count (rollforward). Merges into what
   // an earlier replay found; a transaction is recovered once.
-  result<recovery_summary> replay(std::uint64_t clock_limit = 0) { return s_->replay(clock_limit); }
+  result<recovery_summary> replay(std::uint64_t clock_limit = 0) {
+    detail::no_progress none;
+    return s_->replay(clock_limit, none, ~std::uint64_t{0});
+  }
+  // The same, calling progress(const recovery_progress&) at most once per
+  // `every` records scanned, then once with done = true.
+  template <class F>
+  result<recovery_summary> replay(std::uint64_t clock_limit, F& progress, std::uint64_t every) {
+    return s_->replay(clock_limit, progress, every == 0 ? 1 : every);
+  }
   transaction_outcome recovered_outcome(const guid& uow) const {
     std::lock_guard l(s_->m);
     if (s_->in_doubt.count(uow)) return transaction_outcome::undetermined;
-    if (s_->committed.count(uow) || s_->pending.count(uow)) return transaction_outcome::committed;
+    if (s_->pending.count(uow)) return transaction_outcome::committed;
+    if (!s_->found.empty()) {  // index what the last replays found, once
+      s_->committed.reserve(s_->committed.size() + s_->found.size());
+      s_->committed.insert(s_->found.begin(), s_->found.end());
+      s_->found.clear();
+      s_->found.shrink_to_fit();
+    }
+    if (s_->committed.count(uow)) return transaction_outcome::committed;
     return transaction_outcome::aborted;
   }
-  // RECOVER + COMMIT for every recovered enlistment of rm, then LAST_RECOVER.
-  template <class R>
-  std::size_t redeliver(R& rm, std::uint64_t clock) {
-    std::size_t n = 0;
-    for (auto* t : recovered_list()) n += t->redeliver(rm, clock);
+  // Sends RECOVER then COMMIT (for an in-doubt transaction: INDOUBT, or its
+  // outcome once known) for every recovered enlistment of the RM behind
+  // `inv` (an invoker, rm_vtable.hpp), then LAST_RECOVER, through the TM's
+  // dispatcher (detail::recovery_sequence). Returns the enlistments handed
+  // to the sequence (each enlistment is redelivered once).
+  template <class Invoker, class Dispatcher>
+  std::size_t redeliver(const Invoker& inv, Dispatcher& d, std::uint64_t clock) {
+    const guid rid = inv.rm_id();
+    const detail::erased_invoker rm = inv.erase();
+    std::vector<detail::recovery_sequence::item> items;
+    for (auto* t : recovered_list())
+      if (t->mentions(rid))
+        for (const auto& [e, then] : t->take(rm)) items.push_back({t, e, then});
+    const std::size_t n = items.size();
+    auto seq = std::make_unique<detail::recovery_sequence>(
+        &d,
+        [](void* dp, const detail::erased_invoker& i, enlistment* e, const notification& no) {
+          return static_cast<Dispatcher*>(dp)->dispatch(i, e, no);
+        },
+        Dispatcher::is_inline, rm, clock, std::move(items));
+    detail::recovery_sequence* p = seq.get();
+    {
+      std::lock_guard l(s_->m);
+      s_->sequences.push_back(std::move(seq));
+    }
+    p->start();
     s_->redelivered.fetch_add(n, std::memory_order_relaxed);
-    if constexpr (detail::has_on_last_recover<R>)
-      rm.on_last_recover(notification{guid{}, notify::last_recover, clock, {}});
     return n;
   }
   // f(recovered_transaction&) for every recovered transaction still in doubt.
@@ -187,23 +232,27 @@ class durable_log {
   }
 
   durable_log_stats stats() const {
-    std::lock_guard l(s_->m);
     durable_log_stats st;
-    st.commit_records = s_->commits;
-    st.end_records = s_->ends;
-    st.restart_areas = s_->restarts;
-    st.pending = s_->pending.size();
-    for (auto& t : s_->recovered) st.unresolved += !t->ended();
+    {
+      std::lock_guard l(s_->m);
+      st.commit_records = s_->commits;
+      st.end_records = s_->ends;
+      st.restart_areas = s_->restarts;
+      st.pending = s_->pending.size();
+    }
+    for (auto* t : recovered_list()) st.unresolved += !t->ended();
     return st;
   }
   Backend& backend() noexcept { return s_->b; }
 
  private:
-  std::vector<detail::recovered_transaction*> recovered_list() {
-    std::vector<detail::recovered_transaction*> txs;
+  // The recovered transactions (they live as long as the log), copied under
+  // m: a transaction's lock is never taken under m (its end callback takes m).
+  std::vector<detail::recovered_transaction*> recovered_list() const {
+    std::vector<detail::recovered_transaction*> v;
     std::lock_guard l(s_->m);
-    for (auto& t : s_->recovered) txs.push_back(t.get());
-    return txs;
+    for (auto& t : s_->recovered) v.push_back(t.get());
+    return v;
   }
 
   struct core {
@@ -213,9 +262,12 @@ class durable_log {
     mutable std::mutex m;  // guards everything below that is not atomic
     std::mutex cp;         // one checkpoint (or replay) at a time
     std::unordered_map<guid, lsn_type> pending;  // commit record logged, no end record yet
-    std::unordered_set<guid> committed;          // commit records found by replay
+    mutable std::unordered_set<guid> committed;  // commit records found by replay, indexed
+    mutable std::vector<guid> found;             // ... not yet indexed (recovered_outcome does it)
     std::unordered_set<guid> in_doubt;           // prepared records, neither committed nor ended
     std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
+    // after `recovered`: destroyed first, they drop their queued deliveries
+    std::deque<std::unique_ptr<detail::recovery_sequence>> sequences;
     std::optional<lsn_type> last;                // the last record of the stream we know of
     failure cause{};
     guid tm_id{};
@@ -351,25 +403,31 @@ class durable_log {
       return static_cast<core*>(ctx)->append(bytes, log_append_mode::force).has_value();
     }
 
-    result<recovery_summary> replay(std::uint64_t limit) {
-      struct seen {
-        lsn_type at;
-        detail::tm_record rec;
-        bool ended = false;
-      };  // rec.type: commit, or prepared while no commit record was seen
+    // The scan keeps only what is not yet ended (an end record drops its
+    // commit record's entry) and validates each record without copying it;
+    // the records still open at the end are read again and decoded.
+    // Prepared records (subordinates only, rare) are kept apart: a commit or
+    // an end record for the same UOW closes one; a prepared record after
+    // either, or a second one, is ignored.
+    template <class F>
+    result<recovery_summary> replay(std::uint64_t limit, F& progress, std::uint64_t every) {
       if constexpr (requires { { b.status() } -> std::same_as<result<void>>; }) KTM_TRY(b.status());
       std::lock_guard c(cp);
-      std::unordered_map<guid, seen> txs;
-      std::vector<guid> order;  // commit order
-      std::uint64_t clock = 0;
+      detail::open_commits<lsn_type> open;  // commit record found, no end record yet
+      std::unordered_map<guid, detail::open_commit<lsn_type>> prepared;  // neither committed nor ended yet
+      std::unordered_set<guid> closed;      // had a prepared record, then a commit or end record
+      std::vector<guid> found;              // every commit record found, for recovered_outcome
+      std::uint64_t clock = 0, seq = 0;
       std::optional<lsn_type> scanned_last;
       std::optional<failure> bad;
       auto in_range = [&](std::uint64_t k) { return limit == 0 || k <= limit; };
+      recovery_progress prog;
+      std::uint64_t report_at = every;
       {
         std::vector<std::byte> ra;
         auto a = b.read_restart_area(ra);
         if (a) {
-          auto rec = detail::parse_tm_record(ra);
+          auto rec = detail::peek_tm_record(ra);
           if (rec && in_range(rec->clock)) clock = std::max(clock, rec->clock);
         } else if (a.code() != make_error_code(errc::no_restart_area)) {
           return std::move(a).error();
@@ -378,7 +436,13 @@ class durable_log {
       auto scanned = b.scan([&](lsn_type at, bool restart, std::span<const std::byte> payload) {
         if (bad) return;
         scanned_last = at;
-        auto rec = detail::parse_tm_record(payload);
+        ++prog.records_scanned;
+        prog.bytes_scanned += payload.size();
+        if (prog.records_scanned == report_at) {
+          progress(static_cast<const recovery_progress&>(prog));
+          report_at += every;
+        }
+        auto rec = detail::peek_tm_record(payload);
         if (!rec) {
           if (restart) return;  // a restart area some other writer made: not ours to judge
           if constexpr (requires { at.raw(); }) bad = failure(errc::corrupt_record, position::at_lsn(at.raw()));
@@ -389,42 +453,66 @@ class durable_log {
         clock = std::max(clock, rec->clock);
         switch (rec->type) {
           case detail::tm_record_type::commit:
+            if (!prepared.empty() && prepared.erase(rec->id)) closed.insert(rec->id);
+            else ++prog.transactions_rebuilt;
+            found.push_back(rec->id);
+            open.add(rec->id, at, seq++);
+            break;
           case detail::tm_record_type::prepared:
-            if (!txs.count(rec->id)) order.push_back(rec->id);
-            else if (rec->type == detail::tm_record_type::prepared) break;  // never after its commit
-            txs[rec->id] = seen{at, std::move(*rec), false};
+            if (prepared.count(rec->id) || closed.count(rec->id)) break;
+            ++prog.transactions_rebuilt;
+            prepared.emplace(rec->id, detail::open_commit<lsn_type>{at, seq++});
             break;
           case detail::tm_record_type::end:
-            if (auto it = txs.find(rec->id); it != txs.end()) it->second.ended = true;
+            if (!prepared.empty() && prepared.erase(rec->id)) closed.insert(rec->id);
+            else open.end(rec->id);
             break;
           case detail::tm_record_type::restart: break;
         }
       });
       if (!scanned) return std::move(scanned).error();
       if (bad) return *bad;
+      prog.done = true;
+      progress(static_cast<const recovery_progress&>(prog));
+      // the open ones, in log order, decoded from their records
+      std::vector<std::pair<guid, detail::open_commit<lsn_type>>> todo = open.take();
+      todo.insert(todo.end(), prepared.begin(), prepared.end());
+      std::sort(todo.begin(), todo.end(), [](const auto& x, const auto& y) { return x.second.seq < y.second.seq; });
+      std::vector<detail::tm_record> recs;
+      recs.reserve(todo.size());
+      std::vector<std::byte> bytes;
+      for (const auto& [uow, oc] : todo) {
+        auto r = b.read_record(oc.at, bytes);
+        if (!r && r.code() != make_error_code(errc::end_of_stream)) return std::move(r).error();
+        auto rec = detail::parse_tm_record(bytes);
+        const auto want = prepared.count(uow) ? detail::tm_record_type::prepared : detail::tm_record_type::commit;
+        if (!rec || rec->id != uow || rec->type != want) {
+          if constexpr (requires { oc.at.raw(); }) return failure(errc::corrupt_record, position::at_lsn(oc.at.raw()));
+          else return failure(errc::corrupt_record);
+        }
+        recs.push_back(std::move(*rec));
+      }
       recovery_summary sum;
       sum.last_clock = clock;
+      sum.in_doubt = todo.size();
       note_clock(clock);
       std::lock_guard l(m);
       if (scanned_last) note_last_locked(*scanned_last);
-      for (const guid& uow : order) {
-        seen& s = txs[uow];
-        const bool prepared = s.rec.type == detail::tm_record_type::prepared;
-        if (!prepared) committed.insert(uow);
-        if (s.ended) continue;
-        bool known = pending.count(uow) != 0;
-        if (known) continue;
-        pending[uow] = s.at;
-        if (prepared) {
+      if (this->found.empty()) this->found = std::move(found);
+      else this->found.insert(this->found.end(), found.begin(), found.end());
+      for (std::size_t i = 0; i < todo.size(); ++i) {
+        const guid& uow = todo[i].first;
+        if (pending.count(uow)) continue;  // recovered by an earlier replay, or logged in this run
+        pending[uow] = todo[i].second.at;
+        if (recs[i].type == detail::tm_record_type::prepared) {
           in_doubt.insert(uow);
           recovered.push_back(
-              std::make_unique<detail::recovered_transaction>(s.rec, &core::on_end, &core::on_force, this));
+              std::make_unique<detail::recovered_transaction>(recs[i], &core::on_end, &core::on_force, this));
         } else {
-          recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, s.rec.clock, s.rec.enlistments,
+          recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, recs[i].clock, recs[i].enlistments,
                                                                              &core::on_end, this));
         }
       }
-      for (const guid& uow : order) sum.in_doubt += !txs[uow].ended;
       return sum;
     }
   };

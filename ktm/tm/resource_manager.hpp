@@ -14,6 +14,10 @@
 //   r.on_single_phase_commit(e, n) -> reply   default: reject (use 2PC)
 //   r.on_rm_disconnected(e, n)                informational
 //   r.on_tm_online(n)                         informational, e absent
+//   r.on_recover(e, n)             -> reply   durable TM recovery: done (the outcome follows)
+//   r.on_indoubt(e, n)                        recovered prepared enlistment, outcome unknown
+//                                             (a subordinate TM's): keep it prepared
+//   r.on_last_recover(n)                      recovery of this RM finished, e absent
 //   R::kind  (rm_kind)                        default: volatile_rm
 //   r.id()   -> ktm::guid                     identity
 //   r.notifications() -> notification_queue&  needed by queued_dispatcher

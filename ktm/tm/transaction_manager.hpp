@@ -182,9 +182,11 @@ class basic_transaction_manager {
   }
 
   // Recovery of one RM (KTM's RecoverResourceManager): RECOVER and COMMIT
-  // for each of its enlistments in a recovered committed transaction (the
-  // handlers run here, in this thread), then LAST_RECOVER (on_recover and
-  // on_last_recover are optional handlers). Returns the enlistments
+  // for each of its enlistments in a recovered committed transaction, then
+  // LAST_RECOVER (on_recover and on_last_recover are optional handlers),
+  // delivered through the dispatcher like every notification (inline: here,
+  // in this thread; queued: the RM pulls them; thread pool: the workers),
+  // one handler after the other in that order. Returns the enlistments
   // redelivered. Idempotent: each enlistment is redelivered once.
   // errc::volatile_tm on a volatile TM; errc::invalid_state before recover().
   template <class R>
@@ -192,7 +194,7 @@ class basic_transaction_manager {
     if constexpr (detail::durable_tm_log<log_type>) {
       const tm_state s = state_.load(std::memory_order_acquire);
       if (s == tm_state::initialized || s == tm_state::recovering) return errc::invalid_state;
-      return log_.redeliver(rm, clock_.now());
+      return log_.redeliver(detail::static_invoker<R>(&rm), dispatcher_, clock_.now());
     } else {
       (void)rm;
       return errc::volatile_tm;
@@ -242,7 +244,7 @@ class basic_transaction_manager {
   std::size_t redeliver_static() {
     std::size_t n = 0;
     if constexpr (detail::durable_tm_log<log_type> && storage_type::is_static) {
-      storage_.for_each_rm([&](const auto& inv) { n += log_.redeliver(*inv.rm(), clock_.now()); });
+      storage_.for_each_rm([&](const auto& inv) { n += log_.redeliver(inv, dispatcher_, clock_.now()); });
     }
     return n;
   }
@@ -293,6 +295,8 @@ class basic_transaction_manager {
   }
 
   dispatcher_type& dispatcher() noexcept { return dispatcher_; }
+  // The recovery policy (e.g. replay_recovery's progress() callback).
+  recovery_type& recovery() noexcept { return recovery_; }
   storage_type& storage() noexcept { return storage_; }
   log_type& log() noexcept { return log_; }
   clock_type& clock() noexcept { return clock_; }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "tests/tm/superior_fixtures.hpp"
 
@@ -174,4 +175,42 @@ TEST_CASE("a superior that crashed before its decision answers an in-doubt subor
   bus.pump();
   CHECK(leaf.book.get(uow) == ledger_state::aborted);
   CHECK(leaf.tm->in_doubt_count() == 0);
+}
+
+TEST_CASE("an in-doubt subordinate recovered under a thread pool gets its superior's COMMIT, after INDOUBT if it was sent") {
+  using pool_leaf = durable_superior_tm<kt::wait_in_doubt, kt::with_storage<kt::static_storage<leaf_rm>>,
+                                       kt::with_dispatcher<kt::thread_pool_dispatcher<2>>>;
+  durable_world<pool_leaf> w(9);
+  auto& [bus, top, leaf] = w;
+  durable_link<pool_leaf> d(top, leaf, true);
+  auto& [t, l, uow] = d;
+  REQUIRE(t->commit_async([](ktm::result<void>) {}));
+  // through PREPARE_COMPLETE (the pool answers PREPARE from its workers)
+  for (int i = 0; i < 100000 && t->internal_state() != kt::tx_state::committing; ++i) {
+    bus.pump(1);
+    std::this_thread::yield();
+  }
+  REQUIRE(t->internal_state() == kt::tx_state::committing);
+  bus.lose_queued();  // COMMIT lost
+  l.abandon();
+  leaf.crash();
+  leaf.start();
+  auto r = leaf.tm->recover();  // RECOVER and INDOUBT queued on the pool
+  REQUIRE(r);
+  CHECK(r->in_doubt == 1);
+  CHECK(leaf.tm->recovered_outcome(uow) == kt::transaction_outcome::undetermined);
+  // RECOVER_QUERY and the answer, maybe before the workers reached INDOUBT
+  // (then COMMIT replaces it) or while it is queued (COMMIT follows it)
+  for (int i = 0; i < 100000 && leaf.book.get(uow) != ledger_state::committed; ++i) {
+    bus.pump();
+    std::this_thread::yield();
+  }
+  CHECK(leaf.book.get(uow) == ledger_state::committed);
+  CHECK(leaf.rm->indoubts <= 1);  // INDOUBT (before the COMMIT), or none when the answer came first
+  CHECK(!leaf.book.violation);
+  for (int i = 0; i < 100000 && leaf.tm->in_doubt_count() != 0; ++i) std::this_thread::yield();
+  CHECK(leaf.tm->in_doubt_count() == 0);
+  settle(bus, top, leaf);
+  CHECK(t->outcome() == kt::transaction_outcome::committed);
+  CHECK(top.book.get(uow) == ledger_state::committed);
 }

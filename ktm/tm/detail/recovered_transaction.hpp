@@ -4,22 +4,29 @@
 // a commit nor an end record: in doubt.
 //
 // Committed: state committing, one enlistment per logged enlistment (RM id,
-// key, recovery information), each `prepared` until its RM is recovered
-// (durable_log::redeliver): then the RM gets RECOVER (if it has
-// `on_recover`) and COMMIT, and answers as usual, by returning `done` or
-// later through the enlistment (commit_complete). When every enlistment has
-// committed, the end callback runs once (the durable log appends the end
-// record). Enlistments stay valid while the TM lives.
+// key, recovery information), each `prepared` until its RM is recovered:
+// take(rm) hands that RM's enlistments to a recovery_sequence
+// (recovery_sequence.hpp), which sends each RECOVER then COMMIT through the
+// TM's dispatcher (send()); the RM answers as usual, by returning `done`
+// (routed here by the dispatcher) or later through the enlistment
+// (commit_complete). When every enlistment has committed, the end callback
+// runs once (the durable log appends the end record). Enlistments stay
+// valid while the TM lives.
 //
-// In doubt: state prepared, superior() names the superior TM. A recovered
-// RM gets RECOVER then INDOUBT (optional handler `on_indoubt`) and keeps its
+// In doubt: state prepared, superior() names the superior TM. take(rm)
+// hands the RM's enlistments out for RECOVER then INDOUBT (optional handler
+// `on_indoubt`), through the dispatcher the same way; they keep their
 // prepared state. The outcome arrives through superior_command() (COMMIT,
 // ROLLBACK or OUTCOME from the superior, or a heuristic decision of the
 // subordinate TM): a commit first forces a commit record (the force
-// callback), then COMMIT goes to every recovered RM, ROLLBACK for an
-// abort; RMs recovered later get RECOVER and the outcome. When all answered,
-// the end record, and COMMIT_COMPLETE / ROLLBACK_COMPLETE to the superior
-// (through the sink set with set_sink). Repeats are answered again.
+// callback), then COMMIT (ROLLBACK for an abort) goes to every RM whose
+// INDOUBT handler has returned, directly (its invoker, under this
+// transaction's lock, in the thread that brought the outcome); an RM whose
+// INDOUBT is still in the dispatcher gets it as soon as that handler
+// returns (indoubt_delivered), and RMs recovered later get RECOVER and the
+// outcome through their sequence. When all answered, the end record, and
+// COMMIT_COMPLETE / ROLLBACK_COMPLETE to the superior (through the sink set
+// with set_sink). Repeats are answered again.
 #pragma once
 
 #include <algorithm>
@@ -37,15 +44,6 @@
 #include "ktm/tm/transaction_core.hpp"
 
 namespace ktm::tm::detail {
-
-template <class R>
-concept has_on_recover = requires(R& r, enlistment& e, const notification& n) {
-  { r.on_recover(e, n) } -> std::same_as<reply>;
-};
-template <class R>
-concept has_on_last_recover = requires(R& r, const notification& n) { r.on_last_recover(n); };
-template <class R>
-concept has_on_indoubt = requires(R& r, enlistment& e, const notification& n) { r.on_indoubt(e, n); };
 
 class recovered_transaction final : public transaction_core {
   static void drive_thunk(transaction_core& c) { static_cast<recovered_transaction&>(c).check_done_locked(); }
@@ -88,28 +86,49 @@ class recovered_transaction final : public transaction_core {
     sink_ = &s;
   }
 
-  // RECOVER then the outcome (COMMIT, ROLLBACK, or INDOUBT while unknown) to
-  // every enlistment of `rm` not yet redelivered. Returns how many.
-  template <class R>
-  std::size_t redeliver(R& rm, std::uint64_t clock) {
-    const guid rid = detail::rm_id(rm);
-    std::size_t n = 0;
+  // An enlistment handed out by take() and what follows its RECOVER.
+  struct taken {
+    enlistment* e;
+    notify then;  // commit or rollback (awaited from now on), or indoubt
+  };
+  // The enlistments of the RM behind `rm` not yet handed out: each awaits
+  // its outcome from now on, or, in doubt, gets INDOUBT. The RM's invoker
+  // is kept for an outcome that arrives later.
+  std::vector<taken> take(const erased_invoker& rm) {
+    const guid rid = rm.rm_id();
+    std::vector<taken> out;
     guard g(*this);
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-      enlistment& e = slots_[i];
-      if (rms_[i] != rid || reached_[i]) continue;
-      reached_[i] = true;
-      invokers_[i] = static_invoker<R>(&rm).erase();
-      if constexpr (has_on_recover<R>) (void)rm.on_recover(e, notification{id_, notify::recover, clock, e.key()});
-      if (internal_state() == tx_state::prepared) {
-        if constexpr (has_on_indoubt<R>) rm.on_indoubt(e, notification{id_, notify::indoubt, clock, e.key()});
-      } else {
-        deliver_outcome(i, clock);
-      }
-      ++n;
+      if (rms_[i] != rid || phase_[i] != phase::untaken) continue;
+      phase_[i] = phase::taken;
+      invokers_[i] = rm;
+      out.push_back({&slots_[i], in_doubt() ? notify::indoubt : hand_out_locked(i)});
     }
+    return out;
+  }
+
+  // Sends `kind` (recover, or what take() said follows it) for e through
+  // dispatch(e*, n), under the lock as the protocol's own deliveries are; a
+  // returned reply is applied (RECOVER's and INDOUBT's are informational),
+  // `async` ones come back through route_returned. An INDOUBT whose outcome
+  // has arrived since take() becomes that outcome.
+  template <class Dispatch>
+  void send(enlistment& e, notify kind, std::uint64_t clock, bool async, Dispatch&& dispatch) {
+    guard g(*this);
+    const std::size_t i = slot_of(e);
+    if (kind == notify::indoubt && !in_doubt()) kind = hand_out_locked(i);
+    if (async) ++inflight_;
+    const reply r = dispatch(&e, notification{id_, kind, clock, e.key()});
+    if (!r.is_later()) apply_returned_locked(e, kind, r);
+    if (kind == notify::indoubt && !async) indoubt_delivered_locked(i);
     check_done_locked();
-    return n;
+  }
+  // An asynchronous INDOUBT for e: its handler has returned (the outcome, if
+  // it arrived meanwhile, follows now).
+  void indoubt_delivered(enlistment& e) {
+    guard g(*this);
+    indoubt_delivered_locked(slot_of(e));
+    check_done_locked();
   }
 
   // Every enlistment answered its outcome (the end record was asked for).
@@ -138,20 +157,35 @@ class recovered_transaction final : public transaction_core {
       (void)set_recovery_information(e, l.recovery_information);
       enlistment_access::set_status(e, enlistment_status::prepared);
       rms_.push_back(l.rm);
-      reached_.push_back(false);
+      phase_.push_back(phase::untaken);
       invokers_.emplace_back();
     }
   }
+  std::size_t slot_of(const enlistment& e) const {
+    std::size_t i = 0;
+    while (&slots_[i] != &e) ++i;
+    return i;
+  }
 
-  // Lock held, outcome decided: COMMIT or ROLLBACK to slot i's RM.
-  void deliver_outcome(std::size_t i, std::uint64_t clock) {
-    enlistment& e = slots_[i];
+  // Lock held, outcome decided: slot i awaits it from now on; returns the
+  // notification (COMMIT or ROLLBACK).
+  notify hand_out_locked(std::size_t i) {
     const bool commit = internal_state() == tx_state::committing;
-    enlistment_access::set_status(e, commit ? enlistment_status::awaiting_commit : enlistment_status::awaiting_rollback);
+    enlistment_access::set_status(slots_[i],
+                                  commit ? enlistment_status::awaiting_commit : enlistment_status::awaiting_rollback);
     ++pending_;
-    const notify kind = commit ? notify::commit : notify::rollback;
-    const reply r = invokers_[i](&e, notification{id_, kind, clock, e.key()});
+    return commit ? notify::commit : notify::rollback;
+  }
+  // Lock held, outcome decided: COMMIT or ROLLBACK to slot i's RM, directly.
+  void deliver_outcome(std::size_t i) {
+    enlistment& e = slots_[i];
+    const notify kind = hand_out_locked(i);
+    const reply r = invokers_[i](&e, notification{id_, kind, clock_, e.key()});
     if (!r.is_later()) apply_returned_locked(e, kind, r);
+  }
+  void indoubt_delivered_locked(std::size_t i) {
+    phase_[i] = phase::reached;
+    if (!in_doubt() && slots_[i].status() == enlistment_status::prepared) deliver_outcome(i);
   }
 
   void on_superior(const superior_message& m) {
@@ -189,9 +223,9 @@ class recovered_transaction final : public transaction_core {
     state_.store(commit ? tx_state::committing : tx_state::rolling_back, std::memory_order_release);
     reason_ = commit ? abort_reason::none : abort_reason::superior;
     progressed_ = true;
-    // RMs recovered already get the outcome now; the others when they are.
+    // RMs past INDOUBT get the outcome now; the others when they are.
     for (std::size_t i = 0; i < slots_.size(); ++i)
-      if (reached_[i] && slots_[i].status() == enlistment_status::prepared) deliver_outcome(i, clock_);
+      if (phase_[i] == phase::reached && slots_[i].status() == enlistment_status::prepared) deliver_outcome(i);
     check_done_locked();
   }
 
@@ -215,8 +249,11 @@ class recovered_transaction final : public transaction_core {
  private:
   std::deque<enlistment> slots_;  // deque: addresses stay put
   std::vector<guid> rms_;
-  std::vector<bool> reached_;     // its RM was recovered (RECOVER sent)
-  std::vector<erased_invoker> invokers_;  // ... and its handlers
+  // untaken: its RM not recovered yet; taken: handed to a recovery
+  // sequence; reached: in doubt, and its INDOUBT handler has returned.
+  enum class phase : std::uint8_t { untaken, taken, reached };
+  std::vector<phase> phase_;
+  std::vector<erased_invoker> invokers_;  // the RM's handlers (from take)
   end_callback on_end_;
   force_callback force_ = nullptr;
   void* ctx_;

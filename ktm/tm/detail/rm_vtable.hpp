@@ -50,6 +50,14 @@ concept has_on_rm_disconnected = requires(R& r, enlistment& e, const notificatio
 template <class R>
 concept has_on_tm_online = requires(R& r, const notification& n) { r.on_tm_online(n); };
 template <class R>
+concept has_on_recover = requires(R& r, enlistment& e, const notification& n) {
+  { r.on_recover(e, n) } -> std::same_as<reply>;
+};
+template <class R>
+concept has_on_last_recover = requires(R& r, const notification& n) { r.on_last_recover(n); };
+template <class R>
+concept has_on_indoubt = requires(R& r, enlistment& e, const notification& n) { r.on_indoubt(e, n); };
+template <class R>
 concept has_notification_queue = requires(R& r) {
   { r.notifications() } -> std::same_as<notification_queue&>;
 };
@@ -86,6 +94,15 @@ inline reply deliver_as(R& rm, enlistment* e, const notification& n) {
   } else if constexpr (K == notify::tm_online) {
     if constexpr (has_on_tm_online<R>) rm.on_tm_online(n);
     return reply::done();
+  } else if constexpr (K == notify::recover) {  // the answer is recover_enlistment; the outcome follows
+    if constexpr (has_on_recover<R>) return rm.on_recover(*e, n);
+    else return reply::done();
+  } else if constexpr (K == notify::last_recover) {
+    if constexpr (has_on_last_recover<R>) rm.on_last_recover(n);
+    return reply::done();
+  } else if constexpr (K == notify::indoubt) {  // prepared, outcome unknown: keep the prepared state
+    if constexpr (has_on_indoubt<R>) rm.on_indoubt(*e, n);
+    return reply::done();
   } else {
     return reply::done();
   }
@@ -102,6 +119,9 @@ inline reply deliver(R& rm, enlistment* e, const notification& n) {
     case notify::single_phase_commit: return deliver_as<notify::single_phase_commit>(rm, e, n);
     case notify::rm_disconnected: return deliver_as<notify::rm_disconnected>(rm, e, n);
     case notify::tm_online: return deliver_as<notify::tm_online>(rm, e, n);
+    case notify::recover: return deliver_as<notify::recover>(rm, e, n);
+    case notify::last_recover: return deliver_as<notify::last_recover>(rm, e, n);
+    case notify::indoubt: return deliver_as<notify::indoubt>(rm, e, n);
     default: return reply::done();
   }
 }

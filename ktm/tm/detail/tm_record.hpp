@@ -17,12 +17,15 @@
 // Presumed abort: nothing is logged for a transaction that aborts, so a
 // commit record without an end record means "redeliver COMMIT". A prepared
 // record without a commit or end record means "in doubt: ask the superior".
-// parse_tm_record validates every count and length against the record's
-// size (errc::corrupt_record) and copies what it decodes.
+// walk_tm_record validates every count and length against the record's
+// size (errc::corrupt_record) without copying; parse_tm_record copies what
+// it decodes.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -104,56 +107,90 @@ struct tm_record {
   std::string description;
 };
 
-// Decodes and validates one TM record. errc::corrupt_record for an unknown
-// type or version, or a count or length that does not fit the bytes.
-inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
+// The fixed part of a TM record (and a prepared record's superior).
+struct tm_record_header {
+  tm_record_type type = tm_record_type::commit;
+  std::uint64_t clock = 0;
+  guid id;
+  guid superior;  // prepared records only
+};
+
+// Validates one TM record (type, version, every count and length against
+// the record's size) and calls on_enlistment(rm, key, info) for each
+// enlistment and on_description(text) for the trailer, without copying.
+// errc::corrupt_record when it does not fit.
+template <class E, class D>
+result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enlistment, D&& on_description) {
   if (b.size() < tm_record_header_size) return errc::corrupt_record;
   auto u8 = [&](std::size_t at) { return static_cast<std::uint8_t>(b[at]); };
   auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(u8(at) | (u8(at + 1) << 8)); };
   auto u64 = [&](std::size_t at) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | u8(at + static_cast<std::size_t>(i));
+    std::uint64_t v;
+    std::memcpy(&v, b.data() + at, 8);
+    if constexpr (std::endian::native == std::endian::big) {
+      std::uint64_t r = 0;
+      for (int i = 0; i < 8; ++i) r = (r << 8) | ((v >> (8 * i)) & 0xff);
+      v = r;
+    }
     return v;
   };
   auto id = [&](std::size_t at) {
     guid::bytes_type g;
-    for (std::size_t i = 0; i < 16; ++i) g[i] = u8(at + i);
+    std::memcpy(g.data(), b.data() + at, 16);
     return guid(g);
   };
-  tm_record r;
+  tm_record_header h;
   const std::uint8_t t = u8(0);
   if (t < 1 || t > 4 || u8(1) != tm_record_version) return errc::corrupt_record;
-  r.type = static_cast<tm_record_type>(t);
+  h.type = static_cast<tm_record_type>(t);
   const std::uint16_t count = u16(2);
-  r.clock = u64(4);
-  r.id = id(12);
+  h.clock = u64(4);
+  h.id = id(12);
   std::size_t at = tm_record_header_size;
-  const bool lists = r.type == tm_record_type::commit || r.type == tm_record_type::prepared;
+  const bool lists = h.type == tm_record_type::commit || h.type == tm_record_type::prepared;
   if (!lists && count != 0) return errc::corrupt_record;
-  if (r.type == tm_record_type::prepared) {
+  if (h.type == tm_record_type::prepared) {
     if (b.size() - at < 16) return errc::corrupt_record;
-    r.superior = id(at);
+    h.superior = id(at);
     at += 16;
   }
   for (std::uint16_t i = 0; i < count; ++i) {
     if (b.size() - at < 16 + 8 + 2) return errc::corrupt_record;
-    tm_record_enlistment e;
-    e.rm = id(at);
-    e.key = u64(at + 16);
     const std::size_t n = u16(at + 24);
-    at += 26;
-    if (b.size() - at < n) return errc::corrupt_record;
-    e.recovery_information.assign(b.begin() + static_cast<std::ptrdiff_t>(at),
-                                  b.begin() + static_cast<std::ptrdiff_t>(at + n));
-    at += n;
-    r.enlistments.push_back(std::move(e));
+    if (b.size() - at - 26 < n) return errc::corrupt_record;
+    on_enlistment(id(at), u64(at + 16), b.subspan(at + 26, n));
+    at += 26 + n;
   }
   if (at < b.size()) {  // the description trailer (commit and prepared records only)
     if (!lists) return errc::corrupt_record;
     const std::size_t d = u8(at);
     if (b.size() - at - 1 != d || d == 0) return errc::corrupt_record;
-    for (std::size_t i = 0; i < d; ++i) r.description.push_back(static_cast<char>(u8(at + 1 + i)));
+    on_description(std::string_view(reinterpret_cast<const char*>(b.data() + at + 1), d));
   }
+  return h;
+}
+
+// Validates one TM record without copying anything.
+inline result<tm_record_header> peek_tm_record(std::span<const std::byte> b) {
+  return walk_tm_record(
+      b, [](const guid&, std::uint64_t, std::span<const std::byte>) {}, [](std::string_view) {});
+}
+
+// Decodes and validates one TM record (walk_tm_record) and copies what it
+// decodes.
+inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
+  tm_record r;
+  auto h = walk_tm_record(
+      b,
+      [&](const guid& rm, std::uint64_t key, std::span<const std::byte> info) {
+        r.enlistments.push_back({rm, key, std::vector<std::byte>(info.begin(), info.end())});
+      },
+      [&](std::string_view d) { r.description.assign(d); });
+  if (!h) return std::move(h).error();
+  r.type = h->type;
+  r.clock = h->clock;
+  r.id = h->id;
+  r.superior = h->superior;
   return r;
 }
 
