@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "ktm/io/direct_device.hpp"
 #include "ktm/io/fault_injection.hpp"
 #include "ktm/io/posix_file.hpp"
 #include "ktm/log/container_set.hpp"
@@ -196,4 +197,27 @@ TEST_CASE("a staged base file without its rename is reported as an incomplete lo
   CHECK(lg.code() == errc::incomplete_log);
   REQUIRE(mlog::create(st, "l", options()));
   check_works<mlog>(st, options());
+}
+
+TEST_CASE("over O_DIRECT files, an all-zero base file left by a crashed create is no log, and create replaces it") {
+  ktm::test::temp_dir dir;
+  ktm::io::direct_storage st(dir.path().string());
+  using dlog = ktm::log::log<ktm::io::direct_storage>;
+  auto o = ktm::test::medium_log_options();
+  o.io_align = 4096;
+  if (auto probe = st.open("probe", ktm::open_mode::create_new); !probe) {
+    CHECK(probe.code() == errc::unsupported);
+    WARN("O_DIRECT refused by the file system of " << dir.path() << ": not checked");
+    return;
+  }
+  {  // a base file grown to its two copies and never written, and a staged one
+    std::ofstream(dir.file("l.blf"), std::ios::binary) << std::string(2 * format::base_copy_size, '\0');
+    std::ofstream(dir.file("l.blf.new"), std::ios::binary) << std::string(4096, '\0');
+  }
+  auto lg = dlog::open(st, "l", o);
+  REQUIRE_FALSE(lg);
+  CHECK(lg.code() == errc::incomplete_log);
+  REQUIRE(dlog::create(st, "l", o));
+  CHECK_FALSE(st.exists(detail::staged_base_file_name("l")));
+  check_works<dlog>(st, o);
 }

@@ -9,9 +9,9 @@
 // directory sync, the rename to the base file name, a directory sync. A
 // crash at any point leaves either a complete empty log or leftovers: a
 // staged base file, containers, or (from earlier versions) a base file
-// that is empty or all zeroes. open reports those as errc::incomplete_log
+// that is empty or two all-zero copies. open reports those as errc::incomplete_log
 // (errc::not_found when nothing is left); create removes them first. A
-// base file holding any non-zero byte is never removed (already_exists).
+// base file that is anything else is never removed (already_exists).
 #pragma once
 
 #include <algorithm>
@@ -21,14 +21,16 @@
 
 namespace ktm::log::detail {
 
-// True when file `base` is the leftover of an unfinished create: empty or
-// all zeroes (a complete base file always holds a written copy).
+// True when file `base` is the leftover of an unfinished create: empty, or
+// grown to its two copies and all zeroes (what create left before writing a
+// copy; a complete base file always holds a written copy).
 template <io_policy Io>
 bool unfinished_base_file(Io& io, const std::string& base) {
   auto d = io.open(base, open_mode::open_existing);
   if (!d) return false;
   const std::uint64_t size = d->size();
   if (size == 0) return true;
+  if (size != 2 * format::base_copy_size) return false;
   const std::size_t unit = std::max<std::size_t>(format::max_io_align, d->logical_block_size());
   if (size % d->logical_block_size() != 0) return false;
   aligned_buffer buf(unit, unit);
