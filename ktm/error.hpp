@@ -50,6 +50,7 @@ enum class errc : int {
   corrupt_restart_area = 42,
   writer_exists = 43,          // the stream has a marshalling area already
   io_align_below_device = 44,  // the log's io_align is smaller than the device's logical block size
+  incomplete_log = 45,         // leftovers of a create that did not finish: no log (create again)
 
   // 60..99: transactions (ktm/tm, ktm/rm)
   invalid_state = 60,          // the call is not legal in the object's state
@@ -144,6 +145,7 @@ inline std::string error_category_impl::message(int v) const {
     case errc::writer_exists: return "log stream has a writer already";
     case errc::io_align_below_device:
       return "log io_align is smaller than the device's logical block size (use io_align >= it)";
+    case errc::incomplete_log: return "no log: leftovers of an unfinished create (create it again)";
     case errc::invalid_state: return "operation not valid in the current state";
     case errc::transaction_aborted: return "transaction aborted";
     case errc::volatile_tm_durable_rm: return "a volatile transaction manager accepts only volatile resource managers";

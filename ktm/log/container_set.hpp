@@ -23,6 +23,8 @@
 namespace ktm::log::detail {
 
 inline std::string base_file_name(const std::string& log_name) { return log_name + ".blf"; }
+// The base file while create writes it; renamed to base_file_name() last.
+inline std::string staged_base_file_name(const std::string& log_name) { return log_name + ".blf.new"; }
 inline std::string container_file_name(const std::string& log_name, std::uint32_t physical) {
   return log_name + ".c" + std::to_string(physical);
 }

@@ -182,13 +182,14 @@ TEST_CASE("a log cut at every byte offset opens per its mode and never reads pas
   }
 }
 
-TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file") {
+TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file, or incomplete_log when empty") {
   small_log sl;
   const std::size_t n = ktm::test::bytes_of(sl.st, "l.blf").size();
   for (std::size_t cut = 0; cut < n; cut += (cut < 1024 || cut > n - 1024) ? 1 : 97) {
     auto img = ktm::test::crash_image(sl.st);
     ktm::test::bytes_of(img, "l.blf").resize(cut);
-    CHECK(tlog::open(img, "l").code() == errc::corrupt_base_file);
+    // an empty base file is what a create crashed before writing it left
+    CHECK(tlog::open(img, "l").code() == (cut == 0 ? errc::incomplete_log : errc::corrupt_base_file));
   }
 }
 

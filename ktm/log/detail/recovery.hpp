@@ -20,12 +20,17 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::open(Io& io, std::string nam
   if (name.empty() || o.write_buffers < 2) return errc::invalid_argument;
   if (o.max_containers > format::max_containers) return errc::too_many_containers;
   const std::string base = base_file_name(name);
+  // leftovers of an unfinished create (see log_create.hpp) are no log
+  if (!io.exists(base) && io.exists(staged_base_file_name(name))) return failure(errc::incomplete_log, {}, base);
   auto bd = io.open(base, open_mode::open_existing);
   if (!bd) return std::move(bd).error();
+  if (bd->size() == 0) return failure(errc::incomplete_log, {}, base);
   auto c = std::make_shared<log_core>(io, name, o);
   c->opt_.persist_on_close = false;
   c->base_dev_ = std::make_shared<device>(std::move(*bd));
   auto mr = load_base(*c->base_dev_, base);
+  if (!mr && mr.code() == make_error_code(errc::corrupt_base_file) && unfinished_base_file(io, base))
+    return failure(errc::incomplete_log, {}, base);
   if (!mr) return std::move(mr).error();
   base_metadata& m = *mr;
   c->geo_ = m.geo;
