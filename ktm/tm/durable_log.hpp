@@ -27,6 +27,14 @@
 // then LAST_RECOVER), whose end record is appended once every enlistment
 // answered. recovered_outcome(uow): committed for a commit record found by
 // replay or logged since, else aborted (presumed abort).
+//
+// Subordinates of a superior TM (doc/superior.md): a prepared record (the
+// superior's id, the prepared enlistments) is forced like a commit record
+// and pins the base the same way; a commit record or an end record for the
+// same UOW closes it. Replay turns a prepared record without either into an
+// in-doubt recovered transaction (for_each_in_doubt): RECOVER and INDOUBT to
+// its RMs, the outcome later from the superior; recovered_outcome says
+// undetermined for it until then.
 #pragma once
 
 #include <algorithm>
@@ -150,24 +158,34 @@ class durable_log {
   result<recovery_summary> replay(std::uint64_t clock_limit = 0) { return s_->replay(clock_limit); }
   transaction_outcome recovered_outcome(const guid& uow) const {
     std::lock_guard l(s_->m);
+    if (s_->in_doubt.count(uow)) return transaction_outcome::undetermined;
     if (s_->committed.count(uow) || s_->pending.count(uow)) return transaction_outcome::committed;
     return transaction_outcome::aborted;
   }
   // RECOVER + COMMIT for every recovered enlistment of rm, then LAST_RECOVER.
   template <class R>
   std::size_t redeliver(R& rm, std::uint64_t clock) {
-    std::vector<detail::recovered_transaction*> txs;
-    {
-      std::lock_guard l(s_->m);
-      for (auto& t : s_->recovered) txs.push_back(t.get());
-    }
     std::size_t n = 0;
-    for (auto* t : txs) n += t->redeliver(rm, clock);
+    for (auto* t : recovered_list()) n += t->redeliver(rm, clock);
     s_->redelivered.fetch_add(n, std::memory_order_relaxed);
     if constexpr (detail::has_on_last_recover<R>)
       rm.on_last_recover(notification{guid{}, notify::last_recover, clock, {}});
     return n;
   }
+  // f(recovered_transaction&) for every recovered transaction still in doubt.
+  template <class F>
+  void for_each_in_doubt(F&& f) {
+    for (auto* t : recovered_list())
+      if (t->in_doubt()) f(*t);
+  }
+  // f(rm id, recovery information) for every enlistment of a recovered
+  // transaction not yet ended.
+  template <class F>
+  void for_each_recovered_enlistment(F&& f) {
+    for (auto* t : recovered_list())
+      if (!t->ended()) t->for_each_enlistment(f);
+  }
+
   durable_log_stats stats() const {
     std::lock_guard l(s_->m);
     durable_log_stats st;
@@ -181,6 +199,13 @@ class durable_log {
   Backend& backend() noexcept { return s_->b; }
 
  private:
+  std::vector<detail::recovered_transaction*> recovered_list() {
+    std::vector<detail::recovered_transaction*> txs;
+    std::lock_guard l(s_->m);
+    for (auto& t : s_->recovered) txs.push_back(t.get());
+    return txs;
+  }
+
   struct core {
     explicit core(Backend bk) : b(std::move(bk)) {}
 
@@ -189,6 +214,7 @@ class durable_log {
     std::mutex cp;         // one checkpoint (or replay) at a time
     std::unordered_map<guid, lsn_type> pending;  // commit record logged, no end record yet
     std::unordered_set<guid> committed;          // commit records found by replay
+    std::unordered_set<guid> in_doubt;           // prepared records, neither committed nor ended
     std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
     std::optional<lsn_type> last;                // the last record of the stream we know of
     failure cause{};
@@ -221,7 +247,7 @@ class durable_log {
       const auto type = bytes.size() >= detail::tm_record_header_size
                             ? static_cast<detail::tm_record_type>(bytes[0])
                             : detail::tm_record_type{0};
-      if (type == detail::tm_record_type::commit) {
+      if (type == detail::tm_record_type::commit || type == detail::tm_record_type::prepared) {
         const guid uow = detail::record_id(bytes);
         lsn_type at{};
         {
@@ -235,7 +261,12 @@ class durable_log {
           at = *r;
           pending[uow] = at;
           note_last_locked(at);
-          ++commits;
+          if (type == detail::tm_record_type::prepared) {
+            in_doubt.insert(uow);
+          } else {
+            in_doubt.erase(uow);
+            ++commits;
+          }
         }
         note_clock(detail::record_clock(bytes));
         if (mode == log_append_mode::force) {
@@ -244,6 +275,7 @@ class durable_log {
             {
               std::lock_guard l(m);
               pending.erase(uow);
+              in_doubt.erase(uow);
             }
             fail(f.error());
             return std::move(f).error();
@@ -263,6 +295,7 @@ class durable_log {
         note_last_locked(*r);
         if (type == detail::tm_record_type::end) {
           pending.erase(detail::record_id(bytes));
+          in_doubt.erase(detail::record_id(bytes));
           ++ends;
         }
       }
@@ -314,13 +347,16 @@ class durable_log {
       detail::tm_record_writer w(detail::tm_record_type::end, clock, uow);
       (void)static_cast<core*>(ctx)->append(w.bytes(), log_append_mode::queue_only);
     }
+    static bool on_force(void* ctx, std::span<const std::byte> bytes) {
+      return static_cast<core*>(ctx)->append(bytes, log_append_mode::force).has_value();
+    }
 
     result<recovery_summary> replay(std::uint64_t limit) {
       struct seen {
         lsn_type at;
         detail::tm_record rec;
         bool ended = false;
-      };
+      };  // rec.type: commit, or prepared while no commit record was seen
       if constexpr (requires { { b.status() } -> std::same_as<result<void>>; }) KTM_TRY(b.status());
       std::lock_guard c(cp);
       std::unordered_map<guid, seen> txs;
@@ -353,7 +389,9 @@ class durable_log {
         clock = std::max(clock, rec->clock);
         switch (rec->type) {
           case detail::tm_record_type::commit:
+          case detail::tm_record_type::prepared:
             if (!txs.count(rec->id)) order.push_back(rec->id);
+            else if (rec->type == detail::tm_record_type::prepared) break;  // never after its commit
             txs[rec->id] = seen{at, std::move(*rec), false};
             break;
           case detail::tm_record_type::end:
@@ -371,13 +409,20 @@ class durable_log {
       if (scanned_last) note_last_locked(*scanned_last);
       for (const guid& uow : order) {
         seen& s = txs[uow];
-        committed.insert(uow);
+        const bool prepared = s.rec.type == detail::tm_record_type::prepared;
+        if (!prepared) committed.insert(uow);
         if (s.ended) continue;
         bool known = pending.count(uow) != 0;
         if (known) continue;
         pending[uow] = s.at;
-        recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, s.rec.clock, s.rec.enlistments,
-                                                                           &core::on_end, this));
+        if (prepared) {
+          in_doubt.insert(uow);
+          recovered.push_back(
+              std::make_unique<detail::recovered_transaction>(s.rec, &core::on_end, &core::on_force, this));
+        } else {
+          recovered.push_back(std::make_unique<detail::recovered_transaction>(uow, s.rec.clock, s.rec.enlistments,
+                                                                             &core::on_end, this));
+        }
       }
       for (const guid& uow : order) sum.in_doubt += !txs[uow].ended;
       return sum;

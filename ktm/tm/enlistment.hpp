@@ -19,6 +19,9 @@
 //                        commits a single-phase enlistment, it changed nothing)
 //   single_phase_reject  after SINGLE_PHASE_COMMIT (switches to two-phase)
 //   rollback             any time before prepare_complete (rollback_enlistment)
+//   request_outcome      prepared, in a transaction with a superior TM: asks
+//                        the superior for the outcome (REQUEST_OUTCOME); it
+//                        arrives as COMMIT or ROLLBACK (else errc::invalid_state)
 #pragma once
 
 #include <array>
@@ -72,6 +75,7 @@ class enlistment {
   result<void> read_only(std::uint64_t clock = 0) { return answer(reply_kind::read_only, clock); }
   result<void> single_phase_reject(std::uint64_t clock = 0) { return answer(reply_kind::single_phase_reject, clock); }
   result<void> rollback(std::uint64_t clock = 0) { return answer(reply_kind::rollback_enlistment, clock); }
+  result<void> request_outcome();
 
  private:
   friend class transaction_core;

@@ -9,6 +9,8 @@
 //   with_clock<C>       tm_clock                  default atomic_virtual_clock
 //                                                 (single_threaded: plain_virtual_clock)
 //   with_threading<P>   threading_policy          default thread_safe (threading.hpp)
+//   with_transport<T>   superior_transport        default no_transport (no superior, no
+//                                                 subordinates; see superior_transaction_manager.hpp)
 // tm_config<Options...> folds them over the defaults with Boost.Hana (a
 // hana::map from option kind to policy type, each option replacing its
 // entry). can_compose<Options...> says whether the combination is valid,
@@ -24,11 +26,14 @@
 #include "ktm/concepts/log_backend.hpp"
 #include "ktm/concepts/notification_dispatcher.hpp"
 #include "ktm/concepts/recovery_policy.hpp"
+#include "ktm/concepts/superior_transport.hpp"
 #include "ktm/concepts/tm_clock.hpp"
 #include "ktm/tm/dynamic_storage.hpp"
 #include "ktm/tm/inline_dispatcher.hpp"
 #include "ktm/tm/no_log.hpp"
 #include "ktm/tm/no_recovery.hpp"
+#include "ktm/tm/superior/indoubt_policy.hpp"
+#include "ktm/tm/superior/no_transport.hpp"
 #include "ktm/tm/threading.hpp"
 #include "ktm/tm/virtual_clock.hpp"
 
@@ -41,6 +46,7 @@ struct log {};
 struct recovery {};
 struct clock {};
 struct threading {};
+struct transport {};
 }  // namespace option_kind
 
 template <class D>
@@ -73,6 +79,11 @@ struct with_threading {
   using kind = option_kind::threading;
   using type = P;
 };
+template <class T>
+struct with_transport {
+  using kind = option_kind::transport;
+  using type = T;
+};
 
 namespace detail {
 
@@ -87,7 +98,8 @@ concept tm_option = requires {
       std::is_same_v<typename O::kind, option_kind::log> ||
       std::is_same_v<typename O::kind, option_kind::recovery> ||
       std::is_same_v<typename O::kind, option_kind::clock> ||
-      std::is_same_v<typename O::kind, option_kind::threading>);
+      std::is_same_v<typename O::kind, option_kind::threading> ||
+      std::is_same_v<typename O::kind, option_kind::transport>);
 
 template <class O>
 struct kind_of {
@@ -104,7 +116,8 @@ inline constexpr auto default_options = hana::make_map(
     hana::make_pair(hana::type_c<option_kind::log>, hana::type_c<no_log>),
     hana::make_pair(hana::type_c<option_kind::recovery>, hana::type_c<no_recovery>),
     hana::make_pair(hana::type_c<option_kind::clock>, hana::type_c<atomic_virtual_clock>),
-    hana::make_pair(hana::type_c<option_kind::threading>, hana::type_c<thread_safe>));
+    hana::make_pair(hana::type_c<option_kind::threading>, hana::type_c<thread_safe>),
+    hana::make_pair(hana::type_c<option_kind::transport>, hana::type_c<no_transport>));
 
 template <class P>
 struct threading_default_clock {
@@ -139,6 +152,8 @@ struct tm_config {
   using log = get<option_kind::log>;
   using recovery = get<option_kind::recovery>;
   using threading = get<option_kind::threading>;
+  using transport = get<option_kind::transport>;
+  static constexpr bool has_transport = !std::is_same_v<transport, no_transport>;
   // with_clock<C> wins; without it the threading policy picks the clock.
   static constexpr bool explicit_clock =
       (std::is_same_v<typename kind_of<Options>::type, option_kind::clock> || ...);
@@ -148,7 +163,8 @@ struct tm_config {
 
   static constexpr bool policies_model_concepts =
       notification_dispatcher<dispatcher> && enlistment_storage<storage> && log_backend<log> &&
-      recovery_policy<recovery, log> && tm_clock<clock> && threading_policy<threading>;
+      recovery_policy<recovery, log> && tm_clock<clock> && threading_policy<threading> &&
+      (!has_transport || superior_transport<transport>);
 
   // A volatile TM has no log and accepts only volatile RMs.
   static constexpr bool durable_rm_without_log = [] {
@@ -172,9 +188,14 @@ struct tm_config {
       return false;
   }();
 
+  // A TM with a superior transport may hold transactions in doubt: its
+  // recovery policy says what to do with them (indoubt_policy.hpp).
+  static constexpr bool transport_without_indoubt_policy =
+      has_transport && !detail::names_indoubt_policy<recovery>;
+
   static constexpr bool valid = all_options && unique_kinds && policies_model_concepts &&
                                 !durable_rm_without_log && !recovery_without_log &&
-                                !single_threaded_needs_inline;
+                                !single_threaded_needs_inline && !transport_without_indoubt_policy;
 };
 
 }  // namespace detail

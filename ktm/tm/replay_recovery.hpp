@@ -7,6 +7,11 @@
 // is aborted (presumed abort); the summary's last_clock is the largest clock
 // logged, which the TM adopts.
 //
+// InDoubt: what a subordinate TM does with a transaction still in doubt
+// (prepared, no outcome from its superior): wait_in_doubt (default),
+// heuristic_commit_after<Ms> or heuristic_abort_after<Ms>
+// (superior/indoubt_policy.hpp).
+//
 // CheckpointEvery: the TM writes a restart area every that many completed
 // (ended) transactions; 0 = only on demand (tm.checkpoint()). The TM can
 // change it at run time (set_checkpoint_every).
@@ -16,12 +21,17 @@
 #include <cstdint>
 
 #include "ktm/concepts/recovery_policy.hpp"
+#include "ktm/tm/superior/indoubt_policy.hpp"
 
 namespace ktm::tm {
 
-template <std::size_t CheckpointEvery = 1024>
+template <std::size_t CheckpointEvery = 1024, class InDoubt = wait_in_doubt>
 struct replay_recovery {
+  static_assert(models_indoubt_policy<InDoubt>,
+                "replay_recovery<N, P>: P must be an in-doubt policy (wait_in_doubt, heuristic_commit_after<Ms>, "
+                "heuristic_abort_after<Ms>)");
   static constexpr bool needs_log = true;
+  using indoubt_policy = InDoubt;
   static constexpr std::size_t checkpoint_every = CheckpointEvery;
 
   template <class Log>

@@ -53,6 +53,7 @@ enum class abort_reason : std::uint8_t {
   enlistment_dropped,  // an enlistment handle was dropped before it prepared
   log_failure,       // the commit record could not be forced
   tm_offline,        // the TM went offline
+  superior,          // the transaction's superior TM decided rollback
 };
 
 constexpr bool is_legal_transition(tx_state from, tx_state to) noexcept {

@@ -15,6 +15,16 @@
 // timeout, dropped handle, log failure) sends ROLLBACK to every live
 // enlistment that has not itself rolled back. Enlistments whose mask lacks a
 // notification skip that phase as if they had answered done.
+//
+// With a superior (set_superior; doc/superior.md) the client's commit is a
+// COMMIT_REQUEST to the superior, which drives the phases one message at a
+// time: PREPREPARE runs the preprepare phase and answers
+// PREPREPARE_COMPLETE; PREPARE the prepare phase, then (durable TM) a
+// prepared record naming the superior, forced, and PREPARE_COMPLETE (or
+// READ_ONLY when no enlistment prepared); COMMIT forces the commit record and
+// runs the commit phase, then COMMIT_COMPLETE; ROLLBACK rolls back, then
+// ROLLBACK_COMPLETE. A rollback of its own (RM, client, timeout) before it
+// prepared is reported as ABORTED. Never single-phase.
 #pragma once
 
 #include <cassert>
@@ -36,7 +46,10 @@ namespace ktm::tm {
 template <class TM>
 class basic_transaction : public transaction_core {
   static void drive_thunk(transaction_core& c) { static_cast<basic_transaction&>(c).drive_locked(); }
-  static constexpr hooks hooks_{&drive_thunk};
+  static void command_thunk(transaction_core& c, const superior_message& m) {
+    static_cast<basic_transaction&>(c).on_superior(m);
+  }
+  static constexpr hooks hooks_{&drive_thunk, &command_thunk};
   // Its own calls know the threading policy at compile time.
   using tguard = basic_guard<TM::concurrent ? lock_mode::concurrent : lock_mode::single>;
 
@@ -51,6 +64,29 @@ class basic_transaction : public transaction_core {
   basic_transaction& operator=(const basic_transaction&) = delete;
 
   ~basic_transaction() {
+    wind_down();
+    if (has_superior_) [[unlikely]] sink_->forget(id_);
+  }
+
+  TM& manager() const noexcept { return *tm_; }
+
+  // Makes the TM `superior` (through the TM's endpoint s) this transaction's
+  // superior: only while active and before the client's commit or rollback
+  // (else errc::invalid_state); errc::superior_exists when it has one.
+  // Called by the superior endpoint (basic_superior_transaction_manager).
+  result<void> set_superior(superior_sink& s, const guid& superior) {
+    tguard g(*this);
+    if (has_superior_) return errc::superior_exists;
+    if (internal_state() != tx_state::active || client_decided_) return errc::invalid_state;
+    has_superior_ = true;
+    superior_ = superior;
+    sink_ = &s;
+    exposed_ = true;
+    return {};
+  }
+
+ private:
+  void wind_down() {
     if (settled_on_creator_thread()) return;
     bool timer;
     {
@@ -81,7 +117,7 @@ class basic_transaction : public transaction_core {
     wait_until([&] { return inflight_ == 0; });
   }
 
-  TM& manager() const noexcept { return *tm_; }
+ public:
 
   // Enlists rm, which must be one of the TM's RMs (static storage) or
   // registered with it (tm.add_resource_manager). Only while active:
@@ -125,7 +161,9 @@ class basic_transaction : public transaction_core {
 
   // Commits and waits for the outcome: success, errc::transaction_aborted
   // (see reason()), errc::in_doubt, or errc::invalid_state when commit or
-  // rollback was called before. Under single_threaded, errc::invalid_state
+  // rollback was called before. With a superior: sends COMMIT_REQUEST and
+  // waits for the outcome the superior decides (single_threaded:
+  // errc::commit_requested when it was not decided during the call). Under single_threaded, errc::invalid_state
   // too when an RM answered later(): nothing could answer while this waits
   // (use commit_async()).
   result<void> commit() {
@@ -134,7 +172,8 @@ class basic_transaction : public transaction_core {
       if (std::error_code ec = start_commit_locked()) return ec;
       drive_locked();
     }
-    if (!is_done() && !wait_until([&] { return is_done(); })) return errc::invalid_state;
+    if (!is_done() && !wait_until([&] { return is_done(); }))
+      return has_superior_ ? errc::commit_requested : errc::invalid_state;
     return outcome_result();
   }
 
@@ -214,6 +253,11 @@ class basic_transaction : public transaction_core {
     if (s == tx_state::rolling_back || s == tx_state::aborted) {
       client_decided_ = true;
       return errc::transaction_aborted;
+    }
+    if (has_superior_) [[unlikely]] {  // the superior decides
+      client_decided_ = true;
+      if (!is_done()) post_locked(superior_message_kind::commit_request);
+      return {};
     }
     if (s != tx_state::active) return errc::invalid_state;
     client_decided_ = true;
@@ -382,11 +426,16 @@ class basic_transaction : public transaction_core {
     switch (internal_state()) {
       case tx_state::prepreparing:
         set_state_locked(tx_state::preprepared);
+        if (has_superior_ && !superior_prepare_) [[unlikely]] {
+          post_locked(superior_message_kind::preprepare_complete);
+          return false;
+        }
         set_state_locked(tx_state::preparing);
         need_send_ = true;
         return true;
       case tx_state::preparing:
         set_state_locked(tx_state::prepared);
+        if (has_superior_) [[unlikely]] return prepared_for_superior_locked();
         if (!log_commit_locked()) {
           request_rollback_locked(abort_reason::log_failure);
           return true;
@@ -398,8 +447,16 @@ class basic_transaction : public transaction_core {
         set_state_locked(tx_state::committed);
         log_end_locked();
         finish_locked();
+        if (has_superior_) [[unlikely]] post_locked(superior_message_kind::commit_complete);
         return false;
-      case tx_state::rolling_back: set_state_locked(tx_state::aborted); [[fallthrough]];
+      case tx_state::rolling_back:
+        set_state_locked(tx_state::aborted);
+        if (has_superior_) [[unlikely]] {
+          log_end_locked();  // closes a prepared record
+          post_locked(reason_ == abort_reason::superior ? superior_message_kind::rollback_complete
+                                                        : superior_message_kind::aborted);
+        }
+        [[fallthrough]];
       case tx_state::committed:
       case tx_state::aborted:
       case tx_state::in_doubt: finish_locked(); return false;
@@ -407,16 +464,102 @@ class basic_transaction : public transaction_core {
     }
   }
 
+  // ---- with a superior ----
+
+  // A message of the superior (no lock held). Repeats are answered again.
+  void on_superior(const superior_message& m) {
+    using k = superior_message_kind;
+    tguard g(*this);
+    note_clock_locked(m.clock);
+    const tx_state s = internal_state();
+    k what = m.kind;
+    if (what == k::outcome) {
+      if (m.outcome == transaction_outcome::committed) what = k::commit;
+      else if (m.outcome == transaction_outcome::aborted) what = k::rollback;
+      else return;
+    }
+    switch (what) {
+      case k::preprepare:
+      case k::prepare:
+        if (s == tx_state::active) {
+          clock_ = tm_->clock().advance();
+          superior_prepare_ = what == k::prepare;
+          set_state_locked(tx_state::prepreparing);
+          need_send_ = true;
+        } else if (s == tx_state::preprepared && what == k::prepare) {
+          set_state_locked(tx_state::preparing);
+          need_send_ = true;
+        } else if (s == tx_state::preprepared) {
+          post_locked(k::preprepare_complete);
+        } else if (s == tx_state::prepared) {
+          post_locked(k::prepare_complete);
+        } else if (s == tx_state::aborted) {
+          post_locked(k::aborted);
+        } else if (s == tx_state::committed) {
+          post_locked(k::read_only);
+        }
+        break;
+      case k::commit:
+        if (s == tx_state::prepared) {
+          // The superior's decision: forced before any RM commits, so that
+          // COMMIT_COMPLETE never leaves the transaction to presumed abort.
+          // A log failure makes the TM fail-stop: it stays prepared, and the
+          // superior redelivers the outcome after the restart.
+          if (!log_commit_locked()) break;
+          set_state_locked(tx_state::committing);
+          need_send_ = true;
+        } else if (s == tx_state::committed) {
+          post_locked(k::commit_complete);
+        }
+        break;
+      case k::rollback:
+        if (is_before_prepared(s) || s == tx_state::prepared) {
+          request_rollback_locked(abort_reason::superior);
+        } else if (s == tx_state::aborted) {
+          post_locked(k::rollback_complete);
+        }
+        break;
+      default: break;
+    }
+    if (!g.nested()) drive_locked();
+  }
+
+  // Prepared under a superior: log it, tell the superior, wait for its decision.
+  bool prepared_for_superior_locked() {
+    bool any = false;
+    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
+      any = any || e.status() == enlistment_status::prepared;
+    });
+    if (!any) {  // nothing to commit here: drop out of the superior's transaction
+      set_state_locked(tx_state::committing);
+      set_state_locked(tx_state::committed);
+      finish_locked();
+      post_locked(superior_message_kind::read_only);
+      return false;
+    }
+    if (!log_record_locked(detail::tm_record_type::prepared)) {
+      request_rollback_locked(abort_reason::log_failure);
+      return true;
+    }
+    post_locked(superior_message_kind::prepare_complete);
+    return false;
+  }
+
   // The commit point: force a commit record naming every prepared
   // enlistment. Compiles to nothing for a volatile TM.
-  bool log_commit_locked() {
+  bool log_commit_locked() { return log_record_locked(detail::tm_record_type::commit); }
+
+  // A commit record, or (with a superior) a prepared record that also names
+  // the superior TM; forced.
+  bool log_record_locked(detail::tm_record_type type) {
     if constexpr (log_type::durable) {
-      detail::tm_record_writer w(detail::tm_record_type::commit, clock_, id_);
+      detail::tm_record_writer w(type, clock_, id_);
+      if (type == detail::tm_record_type::prepared) w.set_superior(superior_);
       tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
         if (e.status() == enlistment_status::prepared)
           w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
       });
-      if (w.bytes().size() == detail::tm_record_header_size) return true;  // all read-only
+      if (w.count() == 0) return true;  // all read-only
       w.set_description(std::string_view(desc_, desc_len_));
       if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
       logged_ = true;

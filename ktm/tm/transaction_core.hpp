@@ -13,6 +13,12 @@
 // thread holding the lock is recorded per thread (detail::tl_holder) so that
 // an RM handler running inline may reply through the enlistment, or the
 // client's completion may query the transaction, without relocking.
+//
+// Superior TMs (ktm/tm/superior): a transaction with a superior, or with
+// subordinates, queues its messages in an outbox while it holds the lock;
+// the outermost guard posts them to the TM's superior_sink after unlocking
+// (never a lock across a send). Transactions of a TM without a transport
+// never fill the outbox and pay one emptiness test per release.
 #pragma once
 
 #include <atomic>
@@ -22,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "ktm/error.hpp"
 #include "ktm/guid.hpp"
@@ -31,6 +38,7 @@
 #include "ktm/tm/enlistment.hpp"
 #include "ktm/tm/reply.hpp"
 #include "ktm/tm/states.hpp"
+#include "ktm/tm/superior/sink.hpp"
 
 namespace ktm::tm {
 
@@ -103,10 +111,53 @@ class transaction_core {
     --inflight_;
     progressed_ = true;
   }
+  // Keeps the transaction from being destroyed until release_inflight():
+  // a superior endpoint that holds an enlistment across threads.
+  void pin() noexcept {
+    guard g(*this);
+    ++inflight_;
+  }
+
+  // ---- superior TMs (ktm/tm/superior) ----
+  // The superior TM this transaction is subordinate to (nil: none).
+  bool has_superior() const noexcept { return has_superior_; }
+  const guid& superior() const noexcept { return superior_; }
+  // What this subordinate transaction waits for from its superior, to ask
+  // again when a message may have been lost: commit_request (the client
+  // committed, the superior has not started), request_outcome (prepared, no
+  // outcome yet), or kind 0 (nothing).
+  superior_message_kind superior_wait() const {
+    guard g(*this);
+    if (!has_superior_) return {};
+    switch (internal_state()) {
+      case tx_state::active:
+        return client_decided_ && !client_rolled_back_ ? superior_message_kind::commit_request
+                                                       : superior_message_kind{};
+      case tx_state::prepared: return superior_message_kind::request_outcome;
+      default: return {};
+    }
+  }
+  // A message of the superior for this transaction (the TM's endpoint calls it).
+  void superior_command(const superior_message& m) { hooks_->command(*this, m); }
+  // Queues m for the TM's sink s: posted once this thread's outermost guard
+  // releases the lock; posted at once when no lock is held.
+  void post(superior_sink& s, const superior_message& m) {
+    {
+      guard g(*this);
+      if (g.nested()) {
+        sink_ = &s;
+        outbox_.push_back(m);
+        return;
+      }
+    }
+    s.post(m);
+  }
 
  protected:
   struct hooks {
     void (*drive)(transaction_core&);  // lock held: run the protocol forward
+    // a message from the superior (no lock held); null: it has none
+    void (*command)(transaction_core&, const superior_message&) = nullptr;
   };
 
   // How a guard knows the transaction's threading policy (threading.hpp):
@@ -155,15 +206,21 @@ class transaction_core {
         c_.held_ = false;
       }
       c_.progressed_ = false;
-      if (!c_.has_fire_) {
+      if (!c_.has_fire_ && c_.outbox_.empty()) [[likely]] {
         if (conc) c_.lock_.unlock();
         return;
       }
+      const bool has_fire = c_.has_fire_;
       completion_callback fire = std::move(c_.fire_);
       c_.has_fire_ = false;
-      result<void> r = c_.client_rolled_back_ ? result<void>{} : c_.outcome_result();
+      result<void> r = !has_fire || c_.client_rolled_back_ ? result<void>{} : c_.outcome_result();
+      std::vector<superior_message> out;
+      if (!c_.outbox_.empty()) [[unlikely]] out.swap(c_.outbox_);
+      superior_sink* sink = c_.sink_;
       if (conc) c_.lock_.unlock();
-      fire(std::move(r));
+      // The transaction may be gone from here on.
+      for (const superior_message& m : out) sink->post(m);
+      if (has_fire) fire(std::move(r));
     }
     bool nested() const noexcept { return nested_; }
 
@@ -307,6 +364,25 @@ class transaction_core {
     return {};
   }
 
+  // Queues a message for this TM's sink (lock held).
+  void post_locked(superior_message_kind k, transaction_outcome o = transaction_outcome::undetermined) {
+    superior_message m;
+    m.kind = k;
+    m.to = superior_;
+    m.uow = id_;
+    m.clock = clock_;
+    m.outcome = o;
+    outbox_.push_back(m);
+  }
+
+  // A prepared RM asks the superior for the outcome (REQUEST_OUTCOME).
+  result<void> request_outcome() {
+    guard g(*this);
+    if (!has_superior_ || internal_state() != tx_state::prepared) return errc::invalid_state;
+    post_locked(superior_message_kind::request_outcome);
+    return {};
+  }
+
   friend class enlistment;
   friend class enlistment_handle;
   friend class detail::timeout_service;
@@ -338,6 +414,12 @@ class transaction_core {
   std::uint64_t clock_ = 0;
   std::uint64_t merge_clock_ = 0;  // largest reply clock not yet given to the TM
   enlistment* single_phase_ = nullptr;
+  // superior TMs
+  bool has_superior_ = false;     // a superior enlisted (superior_ names it)
+  bool superior_prepare_ = false; // the superior skipped PREPREPARE: go on to prepare
+  superior_sink* sink_ = nullptr; // the TM's endpoint, once a message was queued
+  guid superior_{};
+  std::vector<superior_message> outbox_;  // posted after the lock is released
   completion_callback completion_;
   completion_callback fire_;
   std::uint8_t desc_len_ = 0;
@@ -465,6 +547,11 @@ inline const guid& enlistment::transaction_id() const noexcept { return core_->i
 inline result<void> enlistment::answer(reply_kind k, std::uint64_t clock) {
   if (!core_) return errc::invalid_state;
   return core_->answer(*this, k, clock);
+}
+
+inline result<void> enlistment::request_outcome() {
+  if (!core_) return errc::invalid_state;
+  return core_->request_outcome();
 }
 
 inline result<void> enlistment::set_recovery_information(std::span<const std::byte> info) {

@@ -53,7 +53,8 @@ class basic_transaction_manager {
   using config = detail::tm_config<Options...>;
   static_assert(config::all_options,
                 "basic_transaction_manager: every argument must be an option: with_dispatcher<D>, "
-                "with_storage<S>, with_log<L>, with_recovery<P>, with_clock<C> or with_threading<P>");
+                "with_storage<S>, with_log<L>, with_recovery<P>, with_clock<C>, with_threading<P> or "
+                "with_transport<T>");
   static_assert(config::unique_kinds, "basic_transaction_manager: the same option kind is given twice");
   static_assert(check_notification_dispatcher<typename config::dispatcher>());
   static_assert(check_enlistment_storage<typename config::storage>());
@@ -61,6 +62,14 @@ class basic_transaction_manager {
   static_assert(check_recovery_policy<typename config::recovery, typename config::log>());
   static_assert(check_tm_clock<typename config::clock>());
   static_assert(check_threading_policy<typename config::threading>());
+  static consteval bool check_transport() {
+    if constexpr (config::has_transport)
+      return check_superior_transport<typename config::transport>() &&
+             check_indoubt_policy<typename config::recovery>();
+    else
+      return true;
+  }
+  static_assert(check_transport());
   static_assert(!config::single_threaded_needs_inline,
                 "basic_transaction_manager: with_threading<single_threaded> runs handlers on the caller's "
                 "thread: it needs with_dispatcher<inline_dispatcher>");
@@ -77,6 +86,7 @@ class basic_transaction_manager {
   using recovery_type = typename config::recovery;
   using clock_type = typename config::clock;
   using threading_type = typename config::threading;
+  using transport_type = typename config::transport;
   using transaction = basic_transaction<basic_transaction_manager>;
 
   static constexpr bool is_volatile = !log_type::durable;

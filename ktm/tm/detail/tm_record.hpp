@@ -2,17 +2,21 @@
 // stream (only built when the log backend is durable).
 //
 // All integers little-endian. A record is
-//   u8  type            1 = commit, 2 = end, 3 = restart area
+//   u8  type            1 = commit, 2 = end, 3 = restart area,
+//                       4 = prepared (a subordinate of a superior TM)
 //   u8  version         1
 //   u16 count           enlistments that follow (commit), else 0
 //   u64 virtual clock   the TM clock stamped on the transaction
 //   16  uow / tm id     the transaction's UOW guid (restart: the TM's guid)
-// then, for a commit record, `count` times:
+// then, for a prepared record only, the superior:
+//   16  superior TM id
+// then, for a commit or prepared record, `count` times:
 //   16  rm id | u64 enlistment key | u16 n | n bytes recovery information
 // and, only when the transaction has a description, a trailer:
 //   u8 d | d bytes description (d <= 64)
 // Presumed abort: nothing is logged for a transaction that aborts, so a
-// commit record without an end record means "redeliver COMMIT".
+// commit record without an end record means "redeliver COMMIT". A prepared
+// record without a commit or end record means "in doubt: ask the superior".
 // parse_tm_record validates every count and length against the record's
 // size (errc::corrupt_record) and copies what it decodes.
 #pragma once
@@ -29,7 +33,7 @@
 
 namespace ktm::tm::detail {
 
-enum class tm_record_type : std::uint8_t { commit = 1, end = 2, restart = 3 };
+enum class tm_record_type : std::uint8_t { commit = 1, end = 2, restart = 3, prepared = 4 };
 inline constexpr std::uint8_t tm_record_version = 1;
 inline constexpr std::size_t tm_record_header_size = 1 + 1 + 2 + 8 + 16;
 
@@ -43,6 +47,10 @@ class tm_record_writer {
     put64(clock);
     put(id);
   }
+  // A prepared record's superior; call before the first add_enlistment.
+  void set_superior(const guid& superior) { put(superior); }
+  std::uint16_t count() const noexcept { return count_; }
+
   void add_enlistment(const guid& rm, std::uint64_t key, std::span<const std::byte> info) {
     put(rm);
     put64(key);
@@ -90,7 +98,8 @@ struct tm_record_enlistment {
 struct tm_record {
   tm_record_type type = tm_record_type::commit;
   std::uint64_t clock = 0;
-  guid id;  // UOW (commit, end) or TM id (restart)
+  guid id;  // UOW (commit, end, prepared) or TM id (restart)
+  guid superior;  // prepared records only
   std::vector<tm_record_enlistment> enlistments;
   std::string description;
 };
@@ -113,13 +122,19 @@ inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
   };
   tm_record r;
   const std::uint8_t t = u8(0);
-  if (t < 1 || t > 3 || u8(1) != tm_record_version) return errc::corrupt_record;
+  if (t < 1 || t > 4 || u8(1) != tm_record_version) return errc::corrupt_record;
   r.type = static_cast<tm_record_type>(t);
   const std::uint16_t count = u16(2);
   r.clock = u64(4);
   r.id = id(12);
   std::size_t at = tm_record_header_size;
-  if (r.type != tm_record_type::commit && count != 0) return errc::corrupt_record;
+  const bool lists = r.type == tm_record_type::commit || r.type == tm_record_type::prepared;
+  if (!lists && count != 0) return errc::corrupt_record;
+  if (r.type == tm_record_type::prepared) {
+    if (b.size() - at < 16) return errc::corrupt_record;
+    r.superior = id(at);
+    at += 16;
+  }
   for (std::uint16_t i = 0; i < count; ++i) {
     if (b.size() - at < 16 + 8 + 2) return errc::corrupt_record;
     tm_record_enlistment e;
@@ -133,8 +148,8 @@ inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
     at += n;
     r.enlistments.push_back(std::move(e));
   }
-  if (at < b.size()) {  // the description trailer (commit records only)
-    if (r.type != tm_record_type::commit) return errc::corrupt_record;
+  if (at < b.size()) {  // the description trailer (commit and prepared records only)
+    if (!lists) return errc::corrupt_record;
     const std::size_t d = u8(at);
     if (b.size() - at - 1 != d || d == 0) return errc::corrupt_record;
     for (std::size_t i = 0; i < d; ++i) r.description.push_back(static_cast<char>(u8(at + 1 + i)));
