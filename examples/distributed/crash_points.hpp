@@ -7,7 +7,8 @@
 //   cp.hit(step::send_before);             // counts the step; raises SIGKILL on the armed one
 //   hooked_storage<posix_storage> io(posix_storage(dir), &cp);  // force_before / force_after
 //
-// Steps, each counted separately from the start of the process:
+// Steps, each counted separately from enable() (the node calls it when it
+// is online: the log's creation and recovery are not counted):
 //   force_before / force_after   a device flush of the node's log (the TM's
 //                                forced records and the RM's prepare records)
 //   send_before / send_after     a message handed to the transport
@@ -58,13 +59,19 @@ class crash_points {
     at_ = static_cast<std::uint64_t>(n);
     return true;
   }
+  // Steps count from here on (a node enables them once it is online).
+  void enable() { enabled_.store(true, std::memory_order_relaxed); }
+  // No more counting or crashing (a node shutting down cleanly).
+  void disable() { enabled_.store(false, std::memory_order_relaxed); }
   void hit(step s) {
+    if (!enabled_.load(std::memory_order_relaxed)) return;
     const std::uint64_t n = counts_[static_cast<std::size_t>(s)].fetch_add(1, std::memory_order_relaxed) + 1;
     if (armed_ == s && n == at_) ::raise(SIGKILL);
   }
   std::uint64_t count(step s) const { return counts_[static_cast<std::size_t>(s)].load(std::memory_order_relaxed); }
 
  private:
+  std::atomic<bool> enabled_{false};
   std::optional<step> armed_;
   std::uint64_t at_ = 0;
   std::array<std::atomic<std::uint64_t>, step_names.size()> counts_{};

@@ -28,11 +28,15 @@
 // done: set_working). Startup errors throw std::runtime_error.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,19 +97,11 @@ auto must(R&& r, const char* what) {
 class node {
  public:
   node(node_config c, crash_points& cp)
-      : cfg_(std::move(c)), cp_(&cp), io_(io::posix_storage(cfg_.dir), cp), wire_(wire_options()), bus_(wire_, cp) {
+      : cfg_(std::move(c)), cp_(&cp), io_(prepared_dir(), cp), wire_(wire_options()), bus_(wire_, cp) {
     if (cfg_.listen && wire_.status()) throw std::runtime_error("listen: " + wire_.status().message());
-    log::log_options o;
-    o.container_size = 4u << 20;
-    o.containers = 2;
-    o.grow = true;
-    o.max_containers = 64;
-    auto l = log::log<node_io>::open(io_, "txlog", o);
-    const bool fresh = !l;
-    if (fresh) l = log::log<node_io>::create(io_, "txlog", o);
-    lg_.emplace(must(std::move(l), "log"));
-    ts_.emplace(must(fresh ? lg_->create_stream("tm") : lg_->open_stream("tm"), "tm stream"));
-    auto ms = must(fresh ? lg_->create_stream("map") : lg_->open_stream("map"), "map stream");
+    lg_.emplace(must(log::log<node_io>::open(io_, "txlog", log_options()), "log"));
+    ts_.emplace(must(lg_->open_stream("tm"), "tm stream"));
+    auto ms = must(lg_->open_stream("map"), "map stream");
     rm::transactional_map_options mo;
     mo.prepare = rm::durability::queue_only;  // the TM's forced record, later in the same log, covers it
     mo.checkpoint_every = 256;
@@ -151,6 +147,7 @@ class node {
     auto r = must(tm_->recover(), "tm recovery");
     must(tm_->recover_resource_manager(*map_), "map's enlistments");
     online_.store(true);
+    cp_->enable();
     say("ONLINE node=%d in_doubt=%zu redelivered=%zu", cfg_.index, static_cast<std::size_t>(r.in_doubt),
         static_cast<std::size_t>(r.redelivered));
     if (cfg_.listen) ticker_ = std::thread([this] { tick_loop(); });
@@ -188,6 +185,42 @@ class node {
     std::shared_ptr<node_tm::transaction> tx;
     std::chrono::steady_clock::time_point since;
   };
+
+  std::string live_dir() const { return cfg_.dir + "/log"; }
+
+  static log::log_options log_options() {
+    log::log_options o;
+    o.container_size = 4u << 20;
+    o.containers = 2;
+    o.grow = true;
+    o.max_containers = 64;
+    return o;
+  }
+
+  // A new log with its two streams, made in <dir>/log.new and renamed to
+  // <dir>/log when complete: a node killed while creating its log finds
+  // none at its next start (log::create leaves a log that neither opens
+  // nor can be created again when it is interrupted).
+  // The log's directory, the log created first if there is none.
+  io::posix_storage prepared_dir() {
+    if (!std::filesystem::exists(live_dir())) create_log();
+    return io::posix_storage(live_dir());
+  }
+  void create_log() {
+    const std::string staging = cfg_.dir + "/log.new";
+    std::filesystem::remove_all(staging);
+    std::filesystem::create_directories(staging);
+    {
+      io::posix_storage st(staging);
+      auto lg = must(log::log<io::posix_storage>::create(st, "txlog", log_options()), "create log");
+      must(lg.create_stream("tm"), "create tm stream");
+      must(lg.create_stream("map"), "create map stream");
+    }  // closed: flushed
+    std::filesystem::rename(staging, live_dir());
+    const int fd = ::open(cfg_.dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error("fsync " + cfg_.dir);
+    ::close(fd);
+  }
 
   net::grpc_transport_options wire_options() const {
     net::grpc_transport_options o;

@@ -124,6 +124,8 @@ int main(int argc, char** argv) {
     n.set_working(false);
     while (std::fgetc(stdin) != EOF) {
     }
+    cp.disable();  // a clean shutdown: --crash-at covers the run only
+    std::fprintf(stderr, "node %d: stdin closed, shutting down\n", cfg.index);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "node: %s\n", e.what());
     return 1;
