@@ -24,8 +24,8 @@
 //
 // A ticker thread calls tm.tick() every config.tick and reports (config.
 // print) "STATE quiet" / "STATE busy" when that changes: quiet = nothing
-// unanswered, nothing joined, nothing in doubt (and, node 0, its own work
-// done: set_working). Startup errors throw std::runtime_error.
+// unanswered, nothing joined, nothing in doubt, every commit record closed
+// by its end record (and, node 0, its own work done: set_working). Startup errors throw std::runtime_error.
 #pragma once
 
 #include <fcntl.h>
@@ -238,7 +238,11 @@ class node {
     if (seen_.count(m.uow) || tm_->recovered_outcome(m.uow) != tm::transaction_outcome::aborted) return true;
     seen_.insert(m.uow);
     auto tx = std::make_shared<node_tm::transaction>(*tm_, m.uow);
-    if (!tm_->enlist_superior(*tx, m.from) || !map_->put(*tx, "tx/" + m.uow.to_string(), "node " + std::to_string(cfg_.index))) {
+    auto r = tm_->enlist_superior(*tx, m.from);
+    if (r) r = map_->put(*tx, "tx/" + m.uow.to_string(), "node " + std::to_string(cfg_.index));
+    if (!r) {
+      std::fprintf(stderr, "node %d: could not join %s: %s\n", cfg_.index, m.uow.to_string().c_str(),
+                   r.error().message().c_str());
       (void)tx->rollback();
       return true;  // the TM answers what it knows
     }
@@ -253,7 +257,9 @@ class node {
     while (!stop_.load()) {
       const std::size_t sent = tm_->tick();
       const bool settled = sweep();
-      const bool now_quiet = sent == 0 && settled && tm_->in_doubt_count() == 0 && !working_.load();
+      const auto st = tm_->log().stats();
+      const bool now_quiet = sent == 0 && settled && tm_->in_doubt_count() == 0 && st.pending == 0 &&
+                             st.unresolved == 0 && !working_.load();
       if (first || now_quiet != quiet) say("STATE %s", now_quiet ? "quiet" : "busy");
       quiet = now_quiet;
       first = false;

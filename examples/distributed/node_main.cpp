@@ -125,7 +125,10 @@ int main(int argc, char** argv) {
     while (std::fgetc(stdin) != EOF) {
     }
     cp.disable();  // a clean shutdown: --crash-at covers the run only
-    std::fprintf(stderr, "node %d: stdin closed, shutting down\n", cfg.index);
+    const auto st = n.tm().log().stats();
+    std::fprintf(stderr, "node %d: stdin closed, shutting down: %llu commit records, %llu end records, %zu pending, %zu unresolved\n",
+                 cfg.index, static_cast<unsigned long long>(st.commit_records),
+                 static_cast<unsigned long long>(st.end_records), st.pending, st.unresolved);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "node: %s\n", e.what());
     return 1;
