@@ -24,8 +24,8 @@
 //
 // A ticker thread calls tm.tick() every config.tick and reports (config.
 // print) "STATE quiet" / "STATE busy" when that changes: quiet = nothing
-// unanswered, nothing joined, nothing in doubt, every commit record closed
-// by its end record (and, node 0, its own work done: set_working). Startup errors throw std::runtime_error.
+// unanswered, nothing joined, nothing in doubt (and, node 0, its own work
+// done: set_working). Before a clean shutdown, wait_for_end_records(). Startup errors throw std::runtime_error.
 #pragma once
 
 #include <fcntl.h>
@@ -165,6 +165,21 @@ class node {
     return tx.commit();
   }
 
+  // Waits (ticking) until every commit record of the TM has its end record
+  // appended, at most `limit`; the log's counters when it returns. Call it
+  // when the node is quiet: durable_log::stats() takes the log's lock and
+  // then each recovered transaction's, while a recovered transaction that
+  // ends appends its end record (taking the log's lock) under its own, so
+  // stats() racing with a recovered transaction's end can deadlock.
+  tm::durable_log_stats wait_for_end_records(std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      const auto st = tm_->log().stats();
+      if ((st.pending == 0 && st.unresolved == 0) || std::chrono::steady_clock::now() > end) return st;
+      std::this_thread::sleep_for(cfg_.tick);
+    }
+  }
+
   // Node 0: whether its own work is still running (quiet needs it done).
   void set_working(bool w) { working_.store(w); }
 
@@ -257,9 +272,9 @@ class node {
     while (!stop_.load()) {
       const std::size_t sent = tm_->tick();
       const bool settled = sweep();
-      const auto st = tm_->log().stats();
-      const bool now_quiet = sent == 0 && settled && tm_->in_doubt_count() == 0 && st.pending == 0 &&
-                             st.unresolved == 0 && !working_.load();
+      // Not tm_->log().stats() here: it can deadlock against a recovered
+      // transaction ending on a transport thread (see wait_for_end_records).
+      const bool now_quiet = sent == 0 && settled && tm_->in_doubt_count() == 0 && !working_.load();
       if (first || now_quiet != quiet) say("STATE %s", now_quiet ? "quiet" : "busy");
       quiet = now_quiet;
       first = false;

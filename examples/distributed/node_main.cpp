@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     while (std::fgetc(stdin) != EOF) {
     }
     cp.disable();  // a clean shutdown: --crash-at covers the run only
-    const auto st = n.tm().log().stats();
+    const auto st = n.wait_for_end_records(std::chrono::seconds(5));
     std::fprintf(stderr, "node %d: stdin closed, shutting down: %llu commit records, %llu end records, %zu pending, %zu unresolved\n",
                  cfg.index, static_cast<unsigned long long>(st.commit_records),
                  static_cast<unsigned long long>(st.end_records), st.pending, st.unresolved);
