@@ -6,7 +6,7 @@
 //   node_config c{.dir = "/data/n1", .index = 1, .ports = {7000, 7001, 7002, 7003}};
 //   crash_points cp;
 //   node n(c, cp);       // opens or creates the log, listens on ports[index]
-//   n.connect();         // the other nodes are peers (port 0 in ports: none)
+//   n.connect(c.ports);  // the other nodes are peers
 //   n.start();           // recovers the map, the TM, the map's enlistments; ticks
 //   n.commit_distributed({{"k", "v"}});   // node 0: one transaction over every node
 //
@@ -25,7 +25,9 @@
 // A ticker thread calls tm.tick() every config.tick and reports (config.
 // print) "STATE quiet" / "STATE busy" when that changes: quiet = nothing
 // unanswered, nothing joined, nothing in doubt (and, node 0, its own work
-// done: set_working). Before a clean shutdown, wait_for_end_records(). Startup errors throw std::runtime_error.
+// done: set_working). Before a clean shutdown, wait_for_end_records().
+// The log lives in <dir>/log (made complete in <dir>/log.new, then
+// renamed). Startup errors throw std::runtime_error.
 #pragma once
 
 #include <fcntl.h>

@@ -17,6 +17,9 @@
 // one "KEY <uow>" per transaction its map committed, and exits.
 //
 //   bazel run //examples/distributed:node -- --dir=/tmp/n0 --index=0 --ports=7100,7101,7102,7103 --transactions=5
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
