@@ -168,11 +168,8 @@ class node {
   }
 
   // Waits (ticking) until every commit record of the TM has its end record
-  // appended, at most `limit`; the log's counters when it returns. Call it
-  // when the node is quiet: durable_log::stats() takes the log's lock and
-  // then each recovered transaction's, while a recovered transaction that
-  // ends appends its end record (taking the log's lock) under its own, so
-  // stats() racing with a recovered transaction's end can deadlock.
+  // appended, at most `limit`; the log's counters when it returns. Called
+  // when the node is quiet, before a clean shutdown.
   tm::durable_log_stats wait_for_end_records(std::chrono::milliseconds limit) {
     const auto end = std::chrono::steady_clock::now() + limit;
     for (;;) {
@@ -274,8 +271,6 @@ class node {
     while (!stop_.load()) {
       const std::size_t sent = tm_->tick();
       const bool settled = sweep();
-      // Not tm_->log().stats() here: it can deadlock against a recovered
-      // transaction ending on a transport thread (see wait_for_end_records).
       const bool now_quiet = sent == 0 && settled && tm_->in_doubt_count() == 0 && !working_.load();
       if (first || now_quiet != quiet) say("STATE %s", now_quiet ? "quiet" : "busy");
       quiet = now_quiet;

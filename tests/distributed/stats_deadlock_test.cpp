@@ -112,12 +112,12 @@ TEST_CASE("stats() while a recovered in-doubt transaction commits does not deadl
       (void)tm->log().stats();
       stats_done.set_value();
     }).detach();
-    stats_waited = stats_returned.wait_for(2s) != std::future_status::ready;
+    stats_waited = stats_returned.wait_for(30s) != std::future_status::ready;
   };
   auto delivered = std::async(std::launch::async, [&] {
     tm->receive(msg(kt::superior_message_kind::outcome, sup, tm_id, uow, kt::transaction_outcome::committed));
   });
-  if (delivered.wait_for(5s) != std::future_status::ready) {
+  if (delivered.wait_for(60s) != std::future_status::ready) {
     std::printf("DEADLOCK: stats() %s on the recovered transaction's lock while holding the log's; the "
                 "transaction, ending, waits for the log's lock\n",
                 stats_waited ? "waited" : "did not wait");
@@ -125,5 +125,5 @@ TEST_CASE("stats() while a recovered in-doubt transaction commits does not deadl
     std::_Exit(1);
   }
   CHECK(!stats_waited);
-  CHECK(stats_returned.wait_for(5s) == std::future_status::ready);
+  CHECK(stats_returned.wait_for(30s) == std::future_status::ready);
 }

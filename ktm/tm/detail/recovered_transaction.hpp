@@ -30,6 +30,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -132,10 +133,9 @@ class recovered_transaction final : public transaction_core {
   }
 
   // Every enlistment answered its outcome (the end record was asked for).
-  bool ended() const {
-    guard g(*this);
-    return ended_;
-  }
+  // Lock-free: callers (durable_log::stats) may ask while a handler runs
+  // under the transaction's lock.
+  bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
   // Prepared with its outcome unknown (a subordinate waiting for its superior).
   bool in_doubt() const noexcept { return internal_state() == tx_state::prepared; }
   bool mentions(const guid& rm) const {
@@ -209,7 +209,7 @@ class recovered_transaction final : public transaction_core {
     }
     const bool commit = what == k::commit;
     if (s != tx_state::prepared) {  // decided already: answer a repeat
-      if (ended_ && (s == tx_state::committed) == commit)
+      if (ended_.load(std::memory_order_relaxed) && (s == tx_state::committed) == commit)
         post_locked(commit ? k::commit_complete : k::rollback_complete);
       return;
     }
@@ -230,14 +230,14 @@ class recovered_transaction final : public transaction_core {
   }
 
   void check_done_locked() {
-    if (ended_) return;
+    if (ended_.load(std::memory_order_relaxed)) return;
     const tx_state s = internal_state();
     if (s == tx_state::prepared) return;
     const enlistment_status want =
         s == tx_state::committing ? enlistment_status::committed : enlistment_status::rolled_back;
     for (const enlistment& e : slots_)
       if (e.status() != want) return;
-    ended_ = true;
+    ended_.store(true, std::memory_order_release);
     state_.store(s == tx_state::committing ? tx_state::committed : tx_state::aborted, std::memory_order_release);
     on_end_(ctx_, id_, clock_);
     finish_locked();
@@ -257,7 +257,7 @@ class recovered_transaction final : public transaction_core {
   end_callback on_end_;
   force_callback force_ = nullptr;
   void* ctx_;
-  bool ended_ = false;
+  std::atomic<bool> ended_{false};  // written under the lock
 };
 
 }  // namespace ktm::tm::detail
