@@ -10,9 +10,18 @@
 //      append (target at 64 threads: >= 20x the one-thread rate).
 // Every baseline is measured in the same run, in the same directory
 // ($KTM_BENCH_DIR, default /var/tmp/ktm-bench). `--short` (or
-// KTM_BENCH_SHORT=1) runs briefly, for CI.
+// KTM_BENCH_SHORT=1) runs briefly, for CI. `--only=1|2|3` runs one section;
+// `--seconds=S` sets the length of a group-commit cell (default 3, 0.5
+// short); `--repeat=N` runs the group-commit section N times, the thread
+// counts interleaved, and reports each cell's median (the "vs 1 thread"
+// column: the median of the ratios taken within one repetition);
+// `--simulated-flush-us=N` runs it over memory whose every flush sleeps N us
+// (a steady device on a noisy machine; see support/counting_storage.hpp).
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -22,6 +31,7 @@
 #include "benchmarks/support/counting_storage.hpp"
 #include "benchmarks/support/raw_io.hpp"
 #include "benchmarks/support/table.hpp"
+#include "ktm/io/memory_device.hpp"
 #include "ktm/io/posix_file.hpp"
 #include "ktm/log.hpp"
 
@@ -42,21 +52,28 @@ auto must(R&& r, const char* what) {
   return std::move(*r);
 }
 
-struct opened {
-  storage_type io;
-  log_type lg;
-  ktm::log::stream<storage_type> st;
+template <class Storage>
+struct opened_on {
+  Storage io;
+  ktm::log::log<Storage> lg;
+  ktm::log::stream<Storage> st;
 };
+using opened = opened_on<storage_type>;
 
-// A fresh one-stream log in `dir`, large enough for `bytes` of records.
-opened make_log(const std::string& dir, std::uint64_t bytes) {
-  storage_type io{ktm::io::posix_storage(dir)};
+// A fresh one-stream log in `io`, large enough for `bytes` of records.
+template <class Storage>
+opened_on<Storage> make_log_on(Storage io, std::uint64_t bytes) {
   ktm::log::log_options o;
   o.container_size = 64u << 20;
   o.containers = static_cast<std::uint32_t>(bytes / o.container_size + 3);
-  auto lg = must(log_type::create(io, "bench", o), "create log");
+  auto lg = must(ktm::log::log<Storage>::create(io, "bench", o), "create log");
   auto st = must(lg.create_stream("s"), "create stream");
   return {std::move(io), std::move(lg), std::move(st)};
+}
+
+// A fresh one-stream log in `dir`.
+opened make_log(const std::string& dir, std::uint64_t bytes) {
+  return make_log_on(storage_type{ktm::io::posix_storage(dir)}, bytes);
 }
 
 // 1. Unforced appends.
@@ -104,9 +121,8 @@ struct group_result {
   double flushes_per_append;
 };
 
-group_result measure_group(const bench_dir& dir, int threads, double seconds) {
-  auto d = dir.fresh("group");
-  auto o = make_log(d, 512u << 20);
+template <class Opened>
+group_result measure_group_on(Opened&& o, int threads, double seconds) {
   auto ma = must(o.st.marshalling_area(), "marshalling area");
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> appends{0};
@@ -131,58 +147,96 @@ group_result measure_group(const bench_dir& dir, int threads, double seconds) {
   return {static_cast<double>(n) / s, static_cast<double>(o.io.flushes() - flushes0) / static_cast<double>(n)};
 }
 
+// `simulated_us` > 0: over memory whose every flush sleeps that long.
+group_result measure_group(const bench_dir& dir, int threads, double seconds, int simulated_us) {
+  if (simulated_us > 0) {
+    using sim = counting_storage<ktm::io::memory_storage>;
+    return measure_group_on(make_log_on(sim{ktm::io::memory_storage(), std::chrono::microseconds(simulated_us)},
+                                        std::uint64_t{256} << 20),
+                            threads, seconds);
+  }
+  return measure_group_on(make_log(dir.fresh("group"), 512u << 20), threads, seconds);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool brief = short_mode();
-  for (int i = 1; i < argc; ++i)
+  int only = 0, repeat = 1;
+  double cell_seconds = 0;
+  int simulated_us = 0;
+  for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--short") == 0) brief = true;
+    if (std::strncmp(argv[i], "--only=", 7) == 0) only = std::atoi(argv[i] + 7);
+    if (std::strncmp(argv[i], "--repeat=", 9) == 0) repeat = std::max(1, std::atoi(argv[i] + 9));
+    if (std::strncmp(argv[i], "--seconds=", 10) == 0) cell_seconds = std::atof(argv[i] + 10);
+    if (std::strncmp(argv[i], "--simulated-flush-us=", 21) == 0) simulated_us = std::atoi(argv[i] + 21);
+  }
   bench_dir dir("log_bench");
   std::printf("log_bench: directory %s%s\n", dir.path().c_str(), brief ? " (short mode)" : "");
 
   // 1. Throughput.
-  const std::uint64_t total = brief ? (32u << 20) : (512u << 20);
-  table t1({"record", "ktm MB/s", "raw pwrite MB/s", "ktm/raw", "ktm records/s"});
-  double ratio_64k = 0, rate_64b = 0;
-  for (std::size_t record : {std::size_t{64}, std::size_t{1024}, std::size_t{65536}}) {
-    auto r = measure_append(dir, record, record == 64 ? total / 4 : total);
-    double ratio = r.log_rate / r.raw_rate;
-    if (record == 65536) ratio_64k = ratio;
-    if (record == 64) rate_64b = r.records_per_second;
-    t1.row({std::to_string(record) + " B", fmt(r.log_rate / 1e6, 1), fmt(r.raw_rate / 1e6, 1), fmt(ratio, 3),
-            fmt(r.records_per_second, 0)});
+  if (only == 0 || only == 1) {
+    const std::uint64_t total = brief ? (32u << 20) : (512u << 20);
+    table t1({"record", "ktm MB/s", "raw pwrite MB/s", "ktm/raw", "ktm records/s"});
+    double ratio_64k = 0, rate_64b = 0;
+    for (std::size_t record : {std::size_t{64}, std::size_t{1024}, std::size_t{65536}}) {
+      auto r = measure_append(dir, record, record == 64 ? total / 4 : total);
+      double ratio = r.log_rate / r.raw_rate;
+      if (record == 65536) ratio_64k = ratio;
+      if (record == 64) rate_64b = r.records_per_second;
+      t1.row({std::to_string(record) + " B", fmt(r.log_rate / 1e6, 1), fmt(r.raw_rate / 1e6, 1), fmt(ratio, 3),
+              fmt(r.records_per_second, 0)});
+    }
+    t1.print("Append without force (one thread)");
+    summary("append 64 KiB records, ktm/raw pwrite throughput", ratio_64k, "x", true, 0.8);
+    summary("append 64 B records, records per second", rate_64b / 1e6, "million/s", true, 5.0);
   }
-  t1.print("Append without force (one thread)");
-  summary("append 64 KiB records, ktm/raw pwrite throughput", ratio_64k, "x", true, 0.8);
-  summary("append 64 B records, records per second", rate_64b / 1e6, "million/s", true, 5.0);
 
   // 2. Forced latency.
-  const int iterations = brief ? 300 : 3000;
-  table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
-  double worst = 0;
-  for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
-    double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
-    double ktm = measure_forced_latency(dir, record, iterations);
-    double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
-    raw = (raw + raw2) / 2;  // bracket the log's run: the device drifts
-    worst = std::max(worst, ktm / raw);
-    t2.row({std::to_string(record) + " B", fmt(ktm * 1e6, 1), fmt(raw * 1e6, 1), fmt(ktm / raw, 3)});
+  if (only == 0 || only == 2) {
+    const int iterations = brief ? 300 : 3000;
+    table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
+    double worst = 0;
+    for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
+      double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+      double ktm = measure_forced_latency(dir, record, iterations);
+      double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+      raw = (raw + raw2) / 2;  // bracket the log's run: the device drifts
+      worst = std::max(worst, ktm / raw);
+      t2.row({std::to_string(record) + " B", fmt(ktm * 1e6, 1), fmt(raw * 1e6, 1), fmt(ktm / raw, 3)});
+    }
+    t2.print("Forced append latency (one thread)");
+    summary("forced append latency, ktm/raw (worst size)", worst, "x", false, 1.15);
   }
-  t2.print("Forced append latency (one thread)");
-  summary("forced append latency, ktm/raw (worst size)", worst, "x", false, 1.15);
 
   // 3. Group commit.
-  const double secs = brief ? 0.5 : 3.0;
-  table t3({"threads", "forced appends/s", "device flushes/append", "vs 1 thread"});
-  double one = 0, at64 = 0;
-  for (int threads : {1, 4, 16, 64}) {
-    auto g = measure_group(dir, threads, secs);
-    if (threads == 1) one = g.per_second;
-    if (threads == 64) at64 = g.per_second;
-    t3.row({std::to_string(threads), fmt(g.per_second, 0), fmt(g.flushes_per_append, 3),
-            fmt(g.per_second / one, 2) + "x"});
+  if (only == 0 || only == 3) {
+    const double secs = cell_seconds > 0 ? cell_seconds : brief ? 0.5 : 3.0;
+    const int counts[] = {1, 4, 16, 64};
+    std::vector<double> rate[4], flushes[4], ratio[4];
+    for (int rep = 0; rep < repeat; ++rep)
+      for (int i = 0; i < 4; ++i) {
+        auto g = measure_group(dir, counts[i], secs, simulated_us);
+        rate[i].push_back(g.per_second);
+        flushes[i].push_back(g.flushes_per_append);
+        ratio[i].push_back(g.per_second / rate[0].back());
+      }
+    table t3({"threads", "forced appends/s", "device flushes/append", "vs 1 thread"});
+    for (int i = 0; i < 4; ++i)
+      t3.row({std::to_string(counts[i]), fmt(median(rate[i]), 0), fmt(median(flushes[i]), 3),
+              fmt(median(ratio[i]), 2) + "x"});
+    std::string title = "Group commit: each thread appends 100 B and forces";
+    if (simulated_us > 0) title += ", simulated flush of " + std::to_string(simulated_us) + " us";
+    if (repeat > 1) title += " (medians of " + std::to_string(repeat) + ")";
+    t3.print(title);
+    summary("group commit, 64 threads vs 1 thread", median(ratio[3]), "x", true, 20.0);
   }
-  t3.print("Group commit: each thread appends 100 B and forces");
-  summary("group commit, 64 threads vs 1 thread", at64 / one, "x", true, 20.0);
   return 0;
 }

@@ -29,7 +29,9 @@
 // block_device concept has no truncate to undo it), but bytes written into a
 // grown region are journalled with zeros as their old contents, so a crash
 // restores zeros. Directory operations (create, rename, remove) are durable on
-// return, as the io_policy laws demand. A flush that fails (injected or real)
+// return, as the io_policy laws demand, unless a storage is told otherwise
+// (fault_injection_storage::set_directory_sync): then a crash asks it to undo
+// the ones not yet synced, after the writes are reverted. A flush that fails (injected or real)
 // leaves its file's writes in the journal: a later crash loses them.
 //
 // Thread safety: every method takes the controller's mutex; devices hold it
@@ -221,6 +223,7 @@ class fault_controller {
   };
 
   using opener = std::function<std::shared_ptr<detail::device_access>(std::string_view)>;
+  using crash_hook = std::function<void(const crash_spec&, detail::splitmix64&)>;
 
   // -- used by fault_injection / fault_injection_storage, mutex held --
 
@@ -232,7 +235,10 @@ class fault_controller {
     files_.back()->name = std::move(name);
     return files_.back();
   }
-  void add_storage_locked(opener o) { openers_.push_back(std::move(o)); }
+  void add_storage_locked(opener o, crash_hook h) {
+    openers_.push_back(std::move(o));
+    hooks_.push_back(std::move(h));
+  }
 
   decision on_call_locked(detail::file_state& file, call_kind k, std::uint64_t off,
                           std::uint64_t len) {
@@ -295,6 +301,7 @@ class fault_controller {
       note(j.back().dev->flush());
       j.clear();
     }
+    for (auto& h : hooks_) h(s, rng);
     return first;
   }
 
@@ -361,6 +368,7 @@ class fault_controller {
   std::vector<rule> rules_;
   std::vector<std::shared_ptr<detail::file_state>> files_;
   std::vector<opener> openers_;
+  std::vector<crash_hook> hooks_;  // one per storage: undoes its unsynced directory operations
   call_counts total_{};
   std::uint64_t epoch_ = 0;
 };

@@ -18,6 +18,17 @@
 // by the storage. Rules and counters match names; a file keeps its journal
 // and counters across rename (the name follows it), and remove drops its
 // journal (the file is gone).
+//
+// Directory persistence (reliability row 3). By default a storage's
+// create, rename and remove are durable on return (directory_sync::per_call,
+// the io_policy law, what posix_directory does with its directory fsync).
+// With directory_sync::explicit_only they model a file system whose parent
+// directory was not fsync'd: each is visible at once but durable only once
+// sync_directory() returns, and a crash undoes the ones not synced yet
+// (crash_spec::unsynced_directory: all, a seeded subset, or none), newest
+// first: a created file disappears, a removed one comes back with the bytes
+// it had when removed, a rename is reversed (and the file it replaced comes
+// back).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +42,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "ktm/concepts/block_device.hpp"
 #include "ktm/concepts/io_policy.hpp"
@@ -185,7 +197,35 @@ class fault_injection_storage {
           if (!d) return nullptr;
           return std::make_shared<detail::access_to<inner_device>>(
               std::make_shared<inner_device>(std::move(*d)));
+        },
+        [w = std::weak_ptr<directory>(dir_)](const crash_spec& c, detail::splitmix64& rng) {
+          if (auto d = w.lock()) undo_unsynced(*d, c, rng);
         });
+  }
+
+  enum class directory_sync : std::uint8_t { per_call, explicit_only };
+  // How directory operations become durable (see the top of this file).
+  void set_directory_sync(directory_sync m) {
+    auto g = ctl_->lock();
+    dir_->mode = m;
+    if (m == directory_sync::per_call) dir_->unsynced.clear();
+  }
+  // The parent directory's fsync: every directory operation so far is
+  // durable. Counted (directory_syncs()).
+  std::error_code sync_directory() {
+    auto g = ctl_->lock();
+    dir_->unsynced.clear();
+    ++dir_->syncs;
+    return {};
+  }
+  // Test hooks: directory syncs so far; directory operations not yet durable.
+  std::uint64_t directory_syncs() const {
+    auto g = ctl_->lock();
+    return dir_->syncs;
+  }
+  std::size_t unsynced_directory_ops() const {
+    auto g = ctl_->lock();
+    return dir_->unsynced.size();
   }
 
   // An open call: counted, and a fault rule may fail it or crash around it.
@@ -200,7 +240,9 @@ class fault_injection_storage {
       (void)ctl_->crash_locked(d.crash);
       return failure(errc::device_failed, {}, std::string(name));
     }
+    const bool created = m != open_mode::open_existing && !dir_->inner.exists(name);
     auto r = dir_->inner.open(name, m);
+    if (r && created) note_locked({dir_op::kind::created, std::string(name), {}, {}, false});
     if (d.what == dk::crash_after) {
       (void)ctl_->crash_locked(d.crash);
       return failure(errc::device_failed, {}, std::string(name));
@@ -217,16 +259,24 @@ class fault_injection_storage {
   // Durable on success; the file's unflushed writes are dropped with it.
   std::error_code remove(std::string_view name) {
     auto g = ctl_->lock();
+    dir_op op{dir_op::kind::removed, std::string(name), {}, {}, false};
+    if (dir_->mode == directory_sync::explicit_only) op.had_bytes = snapshot(dir_->inner, name, op.bytes);
     auto ec = dir_->inner.remove(name);
-    if (!ec) forget_locked(name);
+    if (!ec) {
+      forget_locked(name);
+      note_locked(std::move(op));
+    }
     return ec;
   }
 
   // Durable on success; the file keeps its journal and counters under `to`.
   std::error_code rename(std::string_view from, std::string_view to) {
     auto g = ctl_->lock();
+    dir_op op{dir_op::kind::renamed, std::string(to), std::string(from), {}, false};
+    if (dir_->mode == directory_sync::explicit_only && from != to) op.had_bytes = snapshot(dir_->inner, to, op.bytes);
     auto ec = dir_->inner.rename(from, to);
     if (ec || from == to) return ec;
+    note_locked(std::move(op));
     forget_locked(to);
     if (auto it = dir_->files.find(from); it != dir_->files.end()) {
       auto f = std::move(it->second);
@@ -241,11 +291,83 @@ class fault_injection_storage {
   InnerPolicy& inner() noexcept { return dir_->inner; }
 
  private:
+  // A directory operation not yet durable, and what undoing it needs.
+  struct dir_op {
+    enum class kind : std::uint8_t { created, removed, renamed } what;
+    std::string name;               // created / removed / the rename's target
+    std::string from;               // the rename's source
+    std::vector<std::byte> bytes;   // removed file, or the file a rename replaced
+    bool had_bytes = false;
+  };
   struct directory {
     explicit directory(InnerPolicy p) : inner(std::move(p)) {}
     InnerPolicy inner;
     std::map<std::string, std::shared_ptr<detail::file_state>, std::less<>> files;
+    directory_sync mode = directory_sync::per_call;
+    std::vector<dir_op> unsynced;
+    std::uint64_t syncs = 0;
   };
+
+  void note_locked(dir_op op) {
+    if (dir_->mode == directory_sync::explicit_only) dir_->unsynced.push_back(std::move(op));
+  }
+  // The bytes of file `name` (whole logical blocks), if it exists.
+  static bool snapshot(InnerPolicy& p, std::string_view name, std::vector<std::byte>& out) {
+    if (!p.exists(name)) return false;
+    auto d = p.open(name, open_mode::open_existing);
+    if (!d) return false;
+    const std::size_t b = d->logical_block_size();
+    aligned_buffer buf(static_cast<std::size_t>(d->size() / b * b), b);
+    if (buf.size() > 0 && d->read(0, buf.span())) return false;
+    out.assign(buf.span().begin(), buf.span().end());
+    return true;
+  }
+  static void restore(InnerPolicy& p, const std::string& name, const std::vector<std::byte>& bytes) {
+    (void)p.remove(name);
+    auto d = p.open(name, open_mode::create_new);
+    if (!d) return;
+    aligned_buffer buf(bytes.size(), d->logical_block_size());
+    if (!bytes.empty()) std::memcpy(buf.data(), bytes.data(), bytes.size());
+    if (d->grow(bytes.size())) return;
+    if (!bytes.empty()) (void)d->write(0, buf.span());
+    (void)d->flush();
+  }
+  // At a crash (controller mutex held): undoes the unsynced operations the
+  // spec loses, newest first. The journals of the files involved were
+  // reverted already; a file whose creation is undone loses its journal.
+  static void undo_unsynced(directory& d, const crash_spec& c, detail::splitmix64& rng) {
+    std::vector<bool> lose(d.unsynced.size());
+    for (std::size_t i = 0; i < lose.size(); ++i)
+      lose[i] = c.unsynced_directory == crash_spec::writes::lost ||
+                (c.unsynced_directory == crash_spec::writes::random_subset && (rng.next() & 1u) == 0);
+    for (std::size_t i = d.unsynced.size(); i-- > 0;) {
+      if (!lose[i]) continue;
+      auto& op = d.unsynced[i];
+      switch (op.what) {
+        case dir_op::kind::created:
+          (void)d.inner.remove(op.name);
+          if (auto it = d.files.find(op.name); it != d.files.end()) {
+            it->second->unflushed.clear();
+            d.files.erase(it);
+          }
+          break;
+        case dir_op::kind::removed:
+          if (op.had_bytes) restore(d.inner, op.name, op.bytes);
+          break;
+        case dir_op::kind::renamed:
+          (void)d.inner.rename(op.name, op.from);
+          if (auto it = d.files.find(op.name); it != d.files.end()) {
+            auto f = std::move(it->second);
+            d.files.erase(it);
+            f->name = op.from;
+            d.files[op.from] = std::move(f);
+          }
+          if (op.had_bytes) restore(d.inner, op.name, op.bytes);
+          break;
+      }
+    }
+    d.unsynced.clear();
+  }
 
   void forget_locked(std::string_view name) {
     if (auto it = dir_->files.find(name); it != dir_->files.end()) {

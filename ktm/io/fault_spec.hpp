@@ -82,6 +82,11 @@ struct crash_spec {
   last last_write = last::as_others;  // the newest unflushed write of each file
   std::uint64_t seed = 0;             // for random_subset, torn and garbage
   std::string device{};               // torn/garbage only on this file ("" = every file)
+  // Directory operations (create, rename, remove) not yet made durable by a
+  // directory sync: only a storage in directory_sync::explicit_only mode has
+  // any (see fault_injection_storage). random_subset keeps each one by a
+  // seeded draw, so a later one may survive an earlier lost one (reordering).
+  writes unsynced_directory = writes::lost;
 };
 
 // A fault rule. A call matches when its kind is in `kinds` and, if `device`

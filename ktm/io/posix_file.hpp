@@ -188,7 +188,7 @@ class posix_storage {
  public:
   using device_type = posix_file;
   // A write is a copy into the page cache: the log writes full blocks from a
-  // thread of its own (see ktm/log/detail/write_path.hpp).
+  // thread of its own (see ktm/log/detail/write_behind.hpp).
   static constexpr bool write_behind = true;
 
   // `root` must be an existing directory; it is not created here.

@@ -3,7 +3,8 @@
 // or garbage last write, damage to a neighbouring sector), row 7 (EIO and
 // ENOSPC at every I/O call, once and persistent) and row 10 (many threads
 // appending and forcing, with a crash in the middle). Row 9 (O_DIRECT) is in
-// direct_io_test.cpp.
+// direct_io_test.cpp; row 3 (directory operations lost at a crash) in
+// container_crash_test.cpp.
 //
 // The oracle of every row: a model of what was appended (per stream: LSN,
 // type, payload) and the acknowledged bound (every record at or below it was

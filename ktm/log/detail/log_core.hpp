@@ -359,7 +359,7 @@ class log_core {
   result<lsn> flush_to_locked(std::unique_lock<std::mutex>& lk, lsn target, bool durable);
   result<void> run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock,
                              std::size_t max_items = static_cast<std::size_t>(-1));
-  void wake_writer_locked();  // write-behind (see write_path.hpp)
+  void wake_writer_locked();  // write-behind (see write_behind.hpp)
   void writer_loop();
   void stop_writer();
   step open_block_locked(std::unique_lock<std::mutex>& lk, result<void>& err);
@@ -426,8 +426,8 @@ class log_core {
   lsn inflight_end_;               // what the I/O in flight covers (records below it)
   std::uint64_t flush_gen_ = 0;    // durable flushes started (generations)
   bool next_leader_ = false;       // a waiter will lead generation flush_gen_ + 1
-  flush_gate gate_;                // forcers sleep here (see write_path.hpp)
-  std::thread writer_;             // write-behind of full blocks (see write_path.hpp)
+  flush_gate gate_;                // forcers sleep here (see group_commit.hpp)
+  std::thread writer_;             // write-behind of full blocks (see write_behind.hpp)
   std::condition_variable writer_cv_;
   bool writer_stop_ = false;
   bool failed_ = false, closed_ = false;
