@@ -58,6 +58,7 @@ struct reader_state {
       if (last.is_null() || from > last) return finish(errc::end_of_stream, from);
       next = from.block_start();
       k = from.record();
+      bv.read_ahead = true;
       if (auto r = core->fetch_block(next, bv); !r) return finish(std::move(r).error());
     } else {
       if (from.is_null()) from = last;

@@ -1,6 +1,17 @@
 // ktm/log/detail/block_fetch.hpp: reading and checking one block for the
 // readers (a block not yet written is written first).
 // Part of log_core's write path; included by log_core.hpp only.
+//
+// A forward reader (block_view::read_ahead set) reads the log in windows of
+// up to read_ahead_bytes: one device read brings in the blocks that follow,
+// which are then checked one by one from memory. A window holds only bytes
+// below written_lsn_ as of its read (blocks there are never rewritten while
+// their container keeps its logical id), of one container, from the device
+// that container still maps to when each block is taken. Anything a window
+// cannot answer cleanly (a read error, a block running past the window, a
+// header or check that fails) falls back to reading that block alone, as a
+// reader without a window does, so the error a corrupt block gives (and its
+// position) is the same with or without read-ahead.
 #pragma once
 
 #include "ktm/log/detail/log_core.hpp"
@@ -11,6 +22,7 @@ template <io_policy Io>
 result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
   if (bv.start == start) return {};
   bv.start = lsn::invalid();
+  if (bv.read_ahead && fetch_from_window(start, bv)) return {};
   std::shared_ptr<device> dev;
   std::string file;
   {
@@ -45,6 +57,53 @@ result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
   bv.info = *b;
   bv.start = start;
   return {};
+}
+
+// The block at `start` from bv's window (read anew if it does not hold the
+// block); false if the window cannot give a clean block (the caller then
+// reads the block alone and reports what that finds).
+template <io_policy Io>
+bool log_core<Io>::fetch_from_window(lsn start, block_view& bv) {
+  const std::uint64_t off = start.block_byte_offset();
+  if (start.block_offset() < geo_.first_block_units() || off + geo_.io_align > geo_.container_size ||
+      off % geo_.io_align != 0)
+    return false;
+  std::shared_ptr<device> dev;
+  std::uint64_t limit = 0;  // bytes of the container below written_lsn_
+  {
+    std::lock_guard lk(mu_);
+    if (!usable() || start >= written_lsn_) return false;
+    auto* s = cs_.by_logical(start.container());
+    if (!s) return false;
+    if (s->dev != bv.win_dev) dev = s->dev;  // the window is not of this device (any more)
+    limit = written_lsn_.container() == start.container() ? written_lsn_.block_byte_offset() : geo_.container_size;
+  }
+  auto in_window = [&](std::uint64_t n) {
+    return !dev && bv.win_container == start.container() && off >= bv.win_off && off + n <= bv.win_off + bv.win_len;
+  };
+  auto load = [&](std::uint64_t need) {
+    std::uint64_t n = std::min<std::uint64_t>(read_ahead_bytes, std::min<std::uint64_t>(limit, geo_.container_size) - off);
+    n -= n % geo_.io_align;
+    if (n < need) return false;
+    if (bv.win.size() < read_ahead_bytes) bv.win = aligned_buffer(read_ahead_bytes, geo_.io_align, false);
+    if (dev) bv.win_dev = std::move(dev);
+    bv.win_len = 0;
+    if (bv.win_dev->read(off, bv.win.span().first(n))) return false;
+    bv.win_container = start.container();
+    bv.win_off = off;
+    bv.win_len = n;
+    return true;
+  };
+  if (off >= limit) return false;
+  if (!in_window(geo_.io_align) && !load(geo_.io_align)) return false;
+  auto b = parse_block_header(bv.win.data() + (off - bv.win_off), geo_);
+  if (!b || b->container != start.container() || b->offset != start.block_offset()) return false;
+  const std::uint64_t bytes = std::uint64_t{b->sectors} * 512;
+  if (!in_window(bytes) && !load(bytes)) return false;
+  if (check_block(bv.win.data() + (off - bv.win_off), *b, bv.body, bv.offsets) != errc{}) return false;
+  bv.info = *b;
+  bv.start = start;
+  return true;
 }
 
 }  // namespace ktm::log::detail
