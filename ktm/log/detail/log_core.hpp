@@ -239,6 +239,7 @@ class log_core {
     bool read_ahead = false;
     aligned_buffer win;
     std::shared_ptr<device> win_dev;
+    std::string win_file;
     std::uint32_t win_container = 0;
     std::uint64_t win_off = 0, win_len = 0;
   };
@@ -246,7 +247,7 @@ class log_core {
   static constexpr std::size_t read_ahead_bytes = std::size_t{1} << 20;
   // Reads and checks the block starting at `start` into `bv`.
   result<void> fetch_block(lsn start, block_view& bv);
-  bool fetch_from_window(lsn start, block_view& bv);
+  std::optional<result<void>> fetch_from_window(lsn start, block_view& bv);
   // The LSN after the last record written so far (not necessarily durable).
   lsn end_lsn() {
     std::lock_guard lk(mu_);
