@@ -19,6 +19,14 @@
 
 namespace ktm::log::detail {
 
+// Can a block of geometry g start at `start` (past the container header,
+// aligned, its first io_align bytes inside the container)?
+inline bool block_place_ok(lsn start, const geometry& g) noexcept {
+  const std::uint64_t off = start.block_byte_offset();
+  return start.block_offset() >= g.first_block_units() && off + g.io_align <= g.container_size &&
+         off % g.io_align == 0;
+}
+
 template <io_policy Io>
 result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
   if (bv.start == start) return {};
@@ -41,9 +49,7 @@ result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
     file = s->file;
   }
   const std::uint64_t off = start.block_byte_offset();
-  if (start.block_offset() < geo_.first_block_units() || off + geo_.io_align > geo_.container_size ||
-      off % geo_.io_align != 0)
-    return failure(errc::invalid_lsn, position::at_lsn(start.raw()), file);
+  if (!block_place_ok(start, geo_)) return failure(errc::invalid_lsn, position::at_lsn(start.raw()), file);
   if (bv.raw.size() < geo_.block_size) bv.raw = aligned_buffer(geo_.block_size, geo_.io_align);
   if (auto ec = dev->read(off, bv.raw.span().first(geo_.io_align)))
     return failure(ec, position::at_lsn(start.raw()), file);
@@ -68,9 +74,7 @@ result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
 template <io_policy Io>
 std::optional<result<void>> log_core<Io>::fetch_from_window(lsn start, block_view& bv) {
   const std::uint64_t off = start.block_byte_offset();
-  if (start.block_offset() < geo_.first_block_units() || off + geo_.io_align > geo_.container_size ||
-      off % geo_.io_align != 0)
-    return std::nullopt;
+  if (!block_place_ok(start, geo_)) return std::nullopt;
   std::shared_ptr<device> dev;
   std::uint64_t limit = 0;  // bytes of the container below written_lsn_
   {
