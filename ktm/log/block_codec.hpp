@@ -190,8 +190,9 @@ inline bool trailer_matches(const std::byte* raw, std::size_t i, std::uint64_t s
 }
 
 // Checks every trailer and record of a block whose header parsed as `b`;
-// `raw` holds b.sectors sectors. On success `body` receives the destriped
-// body (b.used bytes) and `offsets` the body offset of each record.
+// `raw` holds b.sectors sectors. On success the first b.used bytes of `body`
+// (grown to at least that, never shrunk) hold the destriped body and
+// `offsets` the body offset of each record.
 // Errors: torn_write (a trailer does not match), corrupt_record (a length or
 // number out of place), checksum_mismatch (a record CRC).
 inline errc check_block(const std::byte* raw, const block_info& b, std::vector<std::byte>& body,
@@ -202,7 +203,7 @@ inline errc check_block(const std::byte* raw, const block_info& b, std::vector<s
     std::uint16_t flags = format::load16(raw + i * format::sector_size + format::sector_body + 6);
     if (((flags & format::sector_end) != 0) != (i + 1 == b.sectors)) return errc::torn_write;
   }
-  body.resize(b.used);
+  if (body.size() < b.used) body.resize(b.used);  // grown only: a smaller block leaves it as is
   for (std::size_t off = 0; off < b.used; off += format::sector_body)
     std::memcpy(body.data() + off, raw + raw_of_body(off), std::min<std::size_t>(format::sector_body, b.used - off));
   offsets.clear();
@@ -215,11 +216,15 @@ inline errc check_block(const std::byte* raw, const block_info& b, std::vector<s
     if (format::load16(h + rh::record_no) != k || format::load<std::uint8_t>(h + rh::type) == 0 ||
         format::load<std::uint8_t>(h + rh::flags) != 0)
       return errc::corrupt_record;
-    std::byte hc[rh::size];
-    std::memcpy(hc, h, rh::size);
-    format::store<std::uint32_t>(hc + rh::crc, 0);
-    if (crc32c_extend(crc32c(hc, rh::size), h + rh::size, len) != format::load32(h + rh::crc))
-      return errc::checksum_mismatch;
+    // The CRC covers the header with its crc field zero, then the payload,
+    // which follows it in the body: one pass over both, the field zeroed in
+    // place meanwhile.
+    std::byte* hw = body.data() + pos;
+    const std::uint32_t stored = format::load32(h + rh::crc);
+    format::store<std::uint32_t>(hw + rh::crc, 0);
+    const std::uint32_t c = crc32c(hw, rh::size + len);
+    format::store<std::uint32_t>(hw + rh::crc, stored);
+    if (c != stored) return errc::checksum_mismatch;
     offsets.push_back(static_cast<std::uint32_t>(pos));
     pos += rh::size + len;
   }

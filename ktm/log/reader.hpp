@@ -4,9 +4,14 @@
 //   read_backward(from)    from, then along previous LSNs
 //   read_undo_next(from)   from, then along undo-next LSNs
 //
-// The views are lazy input ranges: one block buffer per view, whatever the
-// log's size. Elements are log_record whose payload stays valid until the
-// iterator moves on. When iteration ends, status() says why:
+// The views are lazy input ranges with bounded memory, whatever the log's
+// size: a forward view holds a read-ahead window of 1 MiB
+// (log_core::read_ahead_bytes; one device read brings in the blocks it
+// covers, each then checked once) plus one block's body and record offsets
+// (block_size bytes, max_records_per_block entries), and one block buffer
+// more only if a block must be read alone (block_fetch.hpp); the chain views
+// hold one block buffer and one block's body. Elements are log_record whose
+// payload stays valid until the iterator moves on. When iteration ends, status() says why:
 // errc::end_of_stream (the stream's last record, or a null link, was
 // reached), errc::before_base (the next record is before the stream's base),
 // or the error that stopped it (corrupt_record, checksum_mismatch, I/O...,
@@ -58,6 +63,7 @@ struct reader_state {
       if (last.is_null() || from > last) return finish(errc::end_of_stream, from);
       next = from.block_start();
       k = from.record();
+      bv.read_ahead = true;
       if (auto r = core->fetch_block(next, bv); !r) return finish(std::move(r).error());
     } else {
       if (from.is_null()) from = last;

@@ -53,7 +53,7 @@ TEST_CASE("the portable and the default CRC32C agree, and extending equals one p
   std::mt19937 g(7);
   std::vector<unsigned char> d(10007);
   for (auto& b : d) b = static_cast<unsigned char>(g());
-  for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 63u, 4096u, 10007u}) {
+  for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 31u, 32u, 33u, 63u, 126u, 383u, 4096u, 10007u}) {
     CHECK(ktm::log::crc32c(d.data(), n) == ktm::log::crc32c_portable(d.data(), n));
     const std::size_t h = n / 3;
     CHECK(ktm::log::crc32c_extend(ktm::log::crc32c(d.data(), h), d.data() + h, n - h) ==

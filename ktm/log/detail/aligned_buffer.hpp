@@ -13,9 +13,10 @@ namespace ktm::log::detail {
 class aligned_buffer {
  public:
   aligned_buffer() = default;
-  aligned_buffer(std::size_t size, std::size_t align)
+  // Zeroed unless `zero` is false (a buffer only ever read into).
+  aligned_buffer(std::size_t size, std::size_t align, bool zero = true)
       : p_(static_cast<std::byte*>(::operator new(size, std::align_val_t(align)))), n_(size), a_(align) {
-    std::memset(p_, 0, n_);
+    if (zero) std::memset(p_, 0, n_);
   }
   aligned_buffer(aligned_buffer&& o) noexcept
       : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)), a_(o.a_) {}

@@ -233,11 +233,21 @@ class log_core {
     block_info info;
     std::vector<std::byte> body;
     std::vector<std::uint32_t> offsets;
-    aligned_buffer raw;
+    aligned_buffer raw;  // one block, read alone
     lsn start = lsn::invalid();
+    // Forward readers: a window of the log read ahead (block_fetch.hpp).
+    bool read_ahead = false;
+    aligned_buffer win;
+    std::shared_ptr<device> win_dev;
+    std::string win_file;
+    std::uint32_t win_container = 0;
+    std::uint64_t win_off = 0, win_len = 0;
   };
+  // Bytes a forward reader reads ahead per device read.
+  static constexpr std::size_t read_ahead_bytes = std::size_t{1} << 20;
   // Reads and checks the block starting at `start` into `bv`.
   result<void> fetch_block(lsn start, block_view& bv);
+  std::optional<result<void>> fetch_from_window(lsn start, block_view& bv);
   // The LSN after the last record written so far (not necessarily durable).
   lsn end_lsn() {
     std::lock_guard lk(mu_);
