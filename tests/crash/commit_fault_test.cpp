@@ -35,6 +35,7 @@
 #include "ktm/tm.hpp"
 #include "ktm/tm/durable_transaction_manager.hpp"
 #include "tests/support/byte_edit.hpp"
+#include "tests/support/log_fixtures.hpp"
 
 namespace {
 
@@ -47,16 +48,7 @@ using balances = std::map<int, long>;
 constexpr int accounts = 6;
 constexpr long initial = 100;
 
-ktm::log::log_options options() {
-  ktm::log::log_options o;
-  o.block_size = 2048;
-  o.container_size = 16384;
-  o.containers = 2;
-  o.write_buffers = 2;
-  o.grow = true;
-  o.max_containers = 64;
-  return o;
-}
+ktm::log::log_options options() { return ktm::test::growing_log_options(); }
 
 struct ids {
   ktm::guid tm = ktm::guid::generate(), even = ktm::guid::generate(), odd = ktm::guid::generate();

@@ -20,6 +20,7 @@
 #include "ktm/rm.hpp"
 #include "ktm/tm.hpp"
 #include "ktm/tm/durable_transaction_manager.hpp"
+#include "tests/support/log_fixtures.hpp"
 
 namespace {
 
@@ -28,16 +29,7 @@ using map_t = ktm::rm::transactional_map<fstore>;
 using tm_t = ktm::tm::durable_transaction_manager<fstore, ktm::tm::with_storage<ktm::tm::dynamic_storage>>;
 using state = std::map<std::string, std::string>;  // "<map>/<key>" -> value
 
-ktm::log::log_options options() {
-  ktm::log::log_options o;
-  o.block_size = 2048;
-  o.container_size = 16384;
-  o.containers = 2;
-  o.write_buffers = 2;
-  o.grow = true;
-  o.max_containers = 64;
-  return o;
-}
+ktm::log::log_options options() { return ktm::test::growing_log_options(); }
 
 // The log, the TM and two maps, opened and recovered in that order.
 struct rig {

@@ -1,6 +1,8 @@
 // tests/support/log_fixtures.hpp: shared helpers for the log tests.
 //
 // small_log_options()  a geometry small enough to damage every byte of
+// growing_log_options() small containers that grow (up to 64): crash tests
+//                      whose workloads wrap and add containers
 // crash_image(s)       a copy of every file of a memory_storage: what a crash
 //                      after the last completed write would leave
 // bytes_of / flip_bit / zero_range   direct edits of a memory file
@@ -30,6 +32,17 @@ inline ktm::log::log_options small_log_options() {
   o.container_size = 4096;
   o.containers = 2;
   o.write_buffers = 2;
+  return o;
+}
+
+inline ktm::log::log_options growing_log_options() {
+  ktm::log::log_options o;
+  o.block_size = 2048;
+  o.container_size = 16384;
+  o.containers = 2;
+  o.write_buffers = 2;
+  o.grow = true;
+  o.max_containers = 64;
   return o;
 }
 
