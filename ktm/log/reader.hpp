@@ -5,7 +5,8 @@
 //   read_undo_next(from)   from, then along undo-next LSNs
 //
 // The views are lazy input ranges with bounded memory, whatever the log's
-// size: a forward view holds a read-ahead window of 1 MiB
+// size: a forward view holds a read-ahead window of 1 MiB or one
+// container, whichever is smaller
 // (log_core::read_ahead_bytes; one device read brings in the blocks it
 // covers, each then checked once) plus one block's body and record offsets
 // (block_size bytes, max_records_per_block entries), and one block buffer

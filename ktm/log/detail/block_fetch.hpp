@@ -97,7 +97,9 @@ std::optional<result<void>> log_core<Io>::fetch_from_window(lsn start, block_vie
     std::uint64_t n = std::min<std::uint64_t>(read_ahead_bytes, std::min<std::uint64_t>(limit, geo_.container_size) - off);
     n -= n % geo_.io_align;
     if (n < need) return false;
-    if (bv.win.size() < read_ahead_bytes) bv.win = aligned_buffer(read_ahead_bytes, geo_.io_align, false);
+    // never more than one container: a small log's reader keeps a small window
+    if (bv.win.size() < n)
+      bv.win = aligned_buffer(std::min<std::uint64_t>(read_ahead_bytes, geo_.container_size), geo_.io_align, false);
     if (dev) bv.win_dev = std::move(dev);
     bv.win_len = 0;
     if ((ec = bv.win_dev->read(off, bv.win.span().first(n)))) return false;
