@@ -14,6 +14,10 @@
 // An injected failure happens before the inner call: nothing moves. A read,
 // write or grow that fails by injection leaves the device usable.
 //
+// A storage's open, remove, rename and sync_directory are counted calls too
+// (call_kind::open, remove, rename, sync_directory; sync_directory on the
+// entry "."), and a rule may fail them or crash before or after them.
+//
 // Names: a standalone device is given its name; a storage's devices are named
 // by the storage. Rules and counters match names; a file keeps its journal
 // and counters across rename (the name follows it), and remove drops its
@@ -37,6 +41,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -212,11 +217,15 @@ class fault_injection_storage {
   }
   // The parent directory's fsync: every directory operation so far is
   // durable. Counted (directory_syncs()).
+  // Counted as call_kind::sync_directory on the entry "."; a fault rule may
+  // fail it (nothing becomes durable) or crash around it.
   std::error_code sync_directory() {
     auto g = ctl_->lock();
-    dir_->unsynced.clear();
-    ++dir_->syncs;
-    return {};
+    return directory_call_locked(*file_locked("."), call_kind::sync_directory, [&] {
+      dir_->unsynced.clear();
+      ++dir_->syncs;
+      return std::error_code{};
+    });
   }
   // Test hooks: directory syncs so far; directory operations not yet durable.
   std::uint64_t directory_syncs() const {
@@ -231,24 +240,17 @@ class fault_injection_storage {
   // An open call: counted, and a fault rule may fail it or crash around it.
   result<device_type> open(std::string_view name, open_mode m) {
     auto g = ctl_->lock();
-    auto& file = dir_->files[std::string(name)];
-    if (!file) file = ctl_->add_file_locked(std::string(name));
-    using dk = fault_controller::decision::kind;
-    auto d = ctl_->on_call_locked(*file, call_kind::open, 0, 0);
-    if (d.what == dk::fail) return failure(d.error, {}, std::string(name));
-    if (d.what == dk::crash_before) {
-      (void)ctl_->crash_locked(d.crash);
-      return failure(errc::device_failed, {}, std::string(name));
-    }
-    const bool created = m != open_mode::open_existing && !dir_->inner.exists(name);
-    auto r = dir_->inner.open(name, m);
-    if (r && created) note_locked({dir_op::kind::created, std::string(name), {}, {}, false});
-    if (d.what == dk::crash_after) {
-      (void)ctl_->crash_locked(d.crash);
-      return failure(errc::device_failed, {}, std::string(name));
-    }
-    if (!r) return std::move(r).error();
-    return device_type(std::make_shared<inner_device>(std::move(*r)), ctl_, file);
+    auto file = file_locked(name);
+    std::optional<result<inner_device>> r;
+    auto ec = directory_call_locked(*file, call_kind::open, [&] {
+      const bool created = m != open_mode::open_existing && !dir_->inner.exists(name);
+      r.emplace(dir_->inner.open(name, m));
+      if (*r && created) note_locked({dir_op::kind::created, std::string(name), {}, {}, false});
+      return std::error_code{};
+    });
+    if (ec) return failure(ec, {}, std::string(name));
+    if (!*r) return std::move(*r).error();
+    return device_type(std::make_shared<inner_device>(std::move(**r)), ctl_, file);
   }
 
   bool exists(std::string_view name) {
@@ -257,34 +259,42 @@ class fault_injection_storage {
   }
 
   // Durable on success; the file's unflushed writes are dropped with it.
+  // Counted; a fault rule may fail it (the file stays) or crash around it.
   std::error_code remove(std::string_view name) {
     auto g = ctl_->lock();
-    dir_op op{dir_op::kind::removed, std::string(name), {}, {}, false};
-    if (dir_->mode == directory_sync::explicit_only) op.had_bytes = snapshot(dir_->inner, name, op.bytes);
-    auto ec = dir_->inner.remove(name);
-    if (!ec) {
-      forget_locked(name);
-      note_locked(std::move(op));
-    }
-    return ec;
+    return directory_call_locked(*file_locked(name), call_kind::remove, [&] {
+      dir_op op{dir_op::kind::removed, std::string(name), {}, {}, false};
+      if (dir_->mode == directory_sync::explicit_only) op.had_bytes = snapshot(dir_->inner, name, op.bytes);
+      auto ec = dir_->inner.remove(name);
+      if (!ec) {
+        forget_locked(name);
+        note_locked(std::move(op));
+      }
+      return ec;
+    });
   }
 
   // Durable on success; the file keeps its journal and counters under `to`.
+  // Counted on `from`; a fault rule may fail it (nothing moves) or crash
+  // around it.
   std::error_code rename(std::string_view from, std::string_view to) {
     auto g = ctl_->lock();
-    dir_op op{dir_op::kind::renamed, std::string(to), std::string(from), {}, false};
-    if (dir_->mode == directory_sync::explicit_only && from != to) op.had_bytes = snapshot(dir_->inner, to, op.bytes);
-    auto ec = dir_->inner.rename(from, to);
-    if (ec || from == to) return ec;
-    note_locked(std::move(op));
-    forget_locked(to);
-    if (auto it = dir_->files.find(from); it != dir_->files.end()) {
-      auto f = std::move(it->second);
-      dir_->files.erase(it);
-      f->name = std::string(to);
-      dir_->files[std::string(to)] = std::move(f);
-    }
-    return ec;
+    return directory_call_locked(*file_locked(from), call_kind::rename, [&] {
+      dir_op op{dir_op::kind::renamed, std::string(to), std::string(from), {}, false};
+      if (dir_->mode == directory_sync::explicit_only && from != to)
+        op.had_bytes = snapshot(dir_->inner, to, op.bytes);
+      auto ec = dir_->inner.rename(from, to);
+      if (ec || from == to) return ec;
+      note_locked(std::move(op));
+      forget_locked(to);
+      if (auto it = dir_->files.find(from); it != dir_->files.end()) {
+        auto f = std::move(it->second);
+        dir_->files.erase(it);
+        f->name = std::string(to);
+        dir_->files[std::string(to)] = std::move(f);
+      }
+      return ec;
+    });
   }
 
   const std::shared_ptr<fault_controller>& controller() const noexcept { return ctl_; }
@@ -367,6 +377,34 @@ class fault_injection_storage {
       }
     }
     d.unsynced.clear();
+  }
+
+  // The counters and journal of file `name` (made on first use).
+  std::shared_ptr<detail::file_state> file_locked(std::string_view name) {
+    auto& file = dir_->files[std::string(name)];
+    if (!file) file = ctl_->add_file_locked(std::string(name));
+    return file;
+  }
+
+  // One call of kind `k` on the storage (an open or a directory operation),
+  // counted on `file`: a fault rule may fail it before `op` runs (nothing
+  // happens) or crash before or after `op` (the call returns
+  // device_failed). Otherwise it returns what `op` returns.
+  template <class Op>
+  std::error_code directory_call_locked(detail::file_state& file, call_kind k, Op&& op) {
+    using dk = fault_controller::decision::kind;
+    auto d = ctl_->on_call_locked(file, k, 0, 0);
+    if (d.what == dk::fail) return d.error;
+    if (d.what == dk::crash_before) {
+      (void)ctl_->crash_locked(d.crash);
+      return make_error_code(errc::device_failed);
+    }
+    auto ec = op();
+    if (d.what == dk::crash_after) {
+      (void)ctl_->crash_locked(d.crash);
+      return make_error_code(errc::device_failed);
+    }
+    return ec;
   }
 
   void forget_locked(std::string_view name) {

@@ -17,15 +17,19 @@
 
 namespace ktm::io {
 
-enum class call_kind : std::uint8_t { open, read, write, flush, grow };
-inline constexpr std::size_t call_kind_count = 5;
+// open, read, write, flush, grow: calls on a file. remove, rename and
+// sync_directory: a storage's directory operations (counted on the file
+// removed, the file renamed (by its old name), and the directory's own
+// entry "." for sync_directory).
+enum class call_kind : std::uint8_t { open, read, write, flush, grow, remove, rename, sync_directory };
+inline constexpr std::size_t call_kind_count = 8;
 
 // A set of call kinds.
 struct kind_set {
   std::uint8_t bits = 0;
   constexpr kind_set() noexcept = default;
   constexpr kind_set(call_kind k) noexcept : bits(static_cast<std::uint8_t>(1u << unsigned(k))) {}
-  static constexpr kind_set all() noexcept { return from_bits(0x1f); }
+  static constexpr kind_set all() noexcept { return from_bits(0xff); }
   // read, write, flush, grow: calls on an open device.
   static constexpr kind_set io() noexcept { return from_bits(0x1e); }
   constexpr bool has(call_kind k) const noexcept { return (bits >> unsigned(k)) & 1u; }
@@ -50,6 +54,9 @@ struct call_counts {
   std::uint64_t writes() const noexcept { return of(call_kind::write); }
   std::uint64_t flushes() const noexcept { return of(call_kind::flush); }
   std::uint64_t grows() const noexcept { return of(call_kind::grow); }
+  std::uint64_t removes() const noexcept { return of(call_kind::remove); }
+  std::uint64_t renames() const noexcept { return of(call_kind::rename); }
+  std::uint64_t directory_syncs() const noexcept { return of(call_kind::sync_directory); }
   std::uint64_t total() const noexcept {
     std::uint64_t t = 0;
     for (auto n : by_kind) t += n;

@@ -365,6 +365,7 @@ TEST_CASE("EIO or ENOSPC once on the nth call of each kind fails that call only"
           case call_kind::write: return f.write(0, buf);
           case call_kind::flush: return f.flush();
           case call_kind::grow: return f.grow(grow_to += 512);
+          default: break;  // directory operations: their own test case
         }
         return {};
       };
@@ -408,6 +409,7 @@ TEST_CASE("EIO or ENOSPC persistent from the nth call of a kind fails every late
           case call_kind::write: return d.write(0, buf);
           case call_kind::flush: return d.flush();
           case call_kind::grow: return d.grow(grow_to += 512);
+          default: break;  // directory operations: their own test case
         }
         return {};
       };
@@ -781,4 +783,60 @@ TEST_CASE("by default directory operations are durable on return") {
   r.ctl->crash();
   CHECK(r.s.exists("b"));
   CHECK_FALSE(r.s.exists("a"));
+}
+
+TEST_CASE("remove, rename and sync_directory are counted calls that a rule fails without effect") {
+  rig r;
+  r.s.set_directory_sync(storage::directory_sync::explicit_only);
+  r.create("a", 512);
+  r.create("b", 512);
+  const auto before = r.ctl->counts();
+  REQUIRE_FALSE(r.s.rename("a", "c"));
+  REQUIRE_FALSE(r.s.remove("b"));
+  REQUIRE_FALSE(r.s.sync_directory());
+  const auto after = r.ctl->counts();
+  CHECK(after.renames() == before.renames() + 1);
+  CHECK(after.removes() == before.removes() + 1);
+  CHECK(after.directory_syncs() == before.directory_syncs() + 1);
+  CHECK(r.ctl->counts(".").directory_syncs() == 1);
+  CHECK(r.ctl->counts("b").removes() == 1);
+
+  for (auto e : {errc::io_error, errc::no_space}) {
+    INFO("error " << int(e));
+    r.create("d", 512);
+    auto rm = r.ctl->fail_nth(call_kind::remove, 1, e, persistence::once);
+    CHECK(r.s.remove("d") == e);
+    CHECK(r.s.exists("d"));  // nothing happened
+    CHECK(r.ctl->fired(rm) == 1);
+    auto mv = r.ctl->fail_nth(call_kind::rename, 1, e, persistence::once);
+    CHECK(r.s.rename("d", "e") == e);
+    CHECK(r.s.exists("d"));
+    CHECK_FALSE(r.s.exists("e"));
+    CHECK(r.ctl->fired(mv) == 1);
+    auto sy = r.ctl->fail_nth(call_kind::sync_directory, 1, e, persistence::once);
+    const auto pending = r.s.unsynced_directory_ops();
+    CHECK(r.s.sync_directory() == e);
+    CHECK(r.s.unsynced_directory_ops() == pending);  // nothing became durable
+    CHECK(r.ctl->fired(sy) == 1);
+    REQUIRE_FALSE(r.s.remove("d"));  // the rules are spent
+    REQUIRE_FALSE(r.s.sync_directory());
+  }
+}
+
+TEST_CASE("a crash before a rename leaves the old name, a crash after it keeps the new one once synced") {
+  for (auto what : {fault::action::crash_before, fault::action::crash_after}) {
+    INFO("crash " << (what == fault::action::crash_before ? "before" : "after"));
+    rig r;
+    r.create("a", 512);
+    fault f;
+    f.kinds = call_kind::rename;
+    f.nth = 1;
+    f.what = what;
+    r.ctl->inject(f);
+    CHECK(r.s.rename("a", "b") == errc::device_failed);
+    CHECK(r.ctl->crashes() == 1);
+    // per_call directory persistence: a rename done is durable
+    CHECK(r.s.exists(what == fault::action::crash_before ? "a" : "b"));
+    CHECK_FALSE(r.s.exists(what == fault::action::crash_before ? "b" : "a"));
+  }
 }
