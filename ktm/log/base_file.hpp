@@ -51,6 +51,9 @@ struct base_metadata {
   std::uint64_t head_seq = 1;
   std::uint32_t next_physical = 0, max_containers = 0;
   std::uint32_t epoch_hint = 0;  // not stored: the largest epoch either slot names
+  // Not stored: containers the other copy (valid, one generation older) names
+  // and this one does not, i.e. removed by the write that made this copy.
+  std::vector<std::uint32_t> dropped_physical;
   std::vector<stream_entry> streams;
   std::vector<container_entry> containers;
 
@@ -260,8 +263,16 @@ result<base_metadata> load_base(D& dev, const std::string& file) {
   if (c0) c0->epoch_hint = std::max(hint, c0->epoch);
   if (c1) c1->epoch_hint = std::max(hint, c1->epoch);
   result<base_metadata>* w = nullptr;
-  if (c0 && c1) w = c0->generation >= c1->generation ? &c0 : &c1;
-  else if (c0) w = &c0;
+  if (c0 && c1) {
+    w = c0->generation >= c1->generation ? &c0 : &c1;
+    const base_metadata& older = w == &c0 ? *c1 : *c0;
+    if (older.generation + 1 == (*w)->generation)
+      for (const auto& e : older.containers) {
+        bool kept = false;
+        for (const auto& n : (*w)->containers) kept = kept || n.physical_id == e.physical_id;
+        if (!kept) (*w)->dropped_physical.push_back(e.physical_id);
+      }
+  } else if (c0) w = &c0;
   else if (c1) w = &c1;
   else return c0.error();
   if (dev.logical_block_size() > (*w)->geo.io_align)

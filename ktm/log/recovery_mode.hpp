@@ -60,6 +60,7 @@ struct tail_report {
   lsn at;                           // LSN of the damaged block's start
   std::uint64_t bytes_dropped = 0;  // size of the damaged region that was cut
   std::uint64_t blocks_recovered = 0;  // blocks replayed after the base file's head
+  std::uint32_t orphans_removed = 0;   // container files left by a crashed remove_container, deleted
 };
 
 using tail_reporter = std::function<void(const tail_report&)>;

@@ -46,9 +46,31 @@ result<void> log_core<Io>::remove_container(std::uint32_t physical) {
   std::string file = s->file;
   cs_.erase_physical(physical);
   KTM_TRY(persist_locked(lk));  // no longer recorded, then removed: a crash leaves at worst an unused file
-  if (auto ec = io_->remove(file)) return failure(ec, {}, file);
+  if (auto ec = io_->remove(file)) {
+    orphans_.push_back(file);  // tried again at close
+    return failure(ec, {}, file);
+  }
   if (auto ec = io::sync_directory(*io_)) return failure(ec, {}, file);
   return {};
+}
+
+// Deletes the container files in orphans_ (no base copy names them: see
+// remove_container and log_core::open) and returns how many it deleted;
+// keeps those it cannot delete for a later try. Best effort: such a file
+// costs only its space, never data.
+template <io_policy Io>
+std::uint32_t log_core<Io>::remove_orphans_locked() {
+  std::uint32_t n = 0;
+  bool changed = false;
+  std::erase_if(orphans_, [&](const std::string& file) {
+    if (!io_->exists(file)) return true;
+    if (io_->remove(file)) return false;
+    ++n;
+    changed = true;
+    return true;
+  });
+  if (changed) (void)io::sync_directory(*io_);
+  return n;
 }
 
 }  // namespace ktm::log::detail

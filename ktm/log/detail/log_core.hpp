@@ -94,6 +94,7 @@ class log_core {
       return {};
     }
     auto r = persist_locked(lk);
+    if (r) (void)remove_orphans_locked();
     closed_ = true;
     return r;
   }
@@ -221,6 +222,7 @@ class log_core {
     return add_container_locked(lk);
   }
   result<void> remove_container(std::uint32_t physical);
+  std::uint32_t remove_orphans_locked();
   std::vector<std::pair<std::uint32_t, std::uint32_t>> container_map() {
     std::lock_guard lk(mu_);
     std::vector<std::pair<std::uint32_t, std::uint32_t>> v;
@@ -412,6 +414,7 @@ class log_core {
   std::uint64_t generation_ = 0;
   std::uint32_t epoch_ = 1, next_physical_ = 0, next_stream_id_ = 1;
   tail_report report_;
+  std::vector<std::string> orphans_;  // container files no base copy names, not deleted yet
 
   // guarded by mu_
   std::mutex mu_;

@@ -10,6 +10,7 @@
 // Every offset, size and id read from disk is checked before use.
 #pragma once
 
+#include "ktm/io/directory_sync.hpp"
 #include "ktm/log/detail/log_core.hpp"
 
 namespace ktm::log::detail {
@@ -90,6 +91,13 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::open(Io& io, std::string nam
     c->read_only_ = true;
   } else {
     c->epoch_ = std::max(m.epoch, m.epoch_hint) + 1;
+    // Containers the older base copy names and this one dropped: a
+    // remove_container that crashed after its base-file write and before
+    // deleting the file left them (container_ops.hpp). Deleted before the
+    // base write below overwrites the older copy.
+    for (std::uint32_t p : m.dropped_physical)
+      if (!c->cs_.by_physical(p) && p < c->next_physical_) c->orphans_.push_back(container_file_name(name, p));
+    c->report_.orphans_removed = c->remove_orphans_locked();
     KTM_TRY(c->write_base_locked());
   }
   c->opt_.persist_on_close = o.persist_on_close;
