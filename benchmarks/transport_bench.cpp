@@ -15,6 +15,7 @@
 // would cost.
 //
 // Build and run: bazel run --config=bench //benchmarks:transport_bench
+// [-- --short] (0.1 s per cell instead of 2 s; CI runs it so)
 #include <benchmark/benchmark.h>
 
 #include <grpcpp/grpcpp.h>
@@ -23,9 +24,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "ktm/net/grpc/grpc_transport.hpp"
 #include "ktm/net/grpc/wire_codec.hpp"
@@ -131,7 +135,6 @@ void BM_transport_round_trip(benchmark::State& state) {
   state.counters["resends"] = static_cast<double>(resends);
   state.counters["refused"] = static_cast<double>(refused);
 }
-BENCHMARK(BM_transport_round_trip)->Threads(1)->Threads(32)->UseRealTime()->MinTime(2.0);
 
 void BM_baseline_sync_grpc_call(benchmark::State& state) {
   auto& w = world();
@@ -160,8 +163,24 @@ void BM_baseline_sync_grpc_call(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
   state.counters["failed"] = static_cast<double>(failed);
 }
-BENCHMARK(BM_baseline_sync_grpc_call)->Threads(1)->Threads(32)->UseRealTime()->MinTime(2.0);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// `--short` (or KTM_BENCH_SHORT set): each cell runs for 0.1 s instead of 2 s.
+int main(int argc, char** argv) {
+  bool short_mode = std::getenv("KTM_BENCH_SHORT") != nullptr;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--short") short_mode = true;
+    else args.push_back(argv[i]);
+  }
+  const double min_time = short_mode ? 0.1 : 2.0;
+  benchmark::RegisterBenchmark("BM_transport_round_trip", BM_transport_round_trip)
+      ->Threads(1)->Threads(32)->UseRealTime()->MinTime(min_time);
+  benchmark::RegisterBenchmark("BM_baseline_sync_grpc_call", BM_baseline_sync_grpc_call)
+      ->Threads(1)->Threads(32)->UseRealTime()->MinTime(min_time);
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}
