@@ -6,6 +6,10 @@
 // return (default done), or reply::later() to keep the enlistment for an
 // answer from the test (deferred()). Distinct Ids make distinct types, as
 // static_storage needs. Thread-safe.
+//
+// two_rm_world<TM>  two recording RMs `a` (rm_a) and `b` (rm_b) and a TM
+// `tm` over them (TM{a, b}: static storage): the set-up of most protocol
+// tests, as a TEST_CASE_METHOD fixture.
 #pragma once
 
 #include <algorithm>
@@ -99,6 +103,13 @@ using rm_a = recording_rm<1>;
 using rm_b = recording_rm<2>;
 using rm_c = recording_rm<3>;
 using durable_rm = recording_rm<9, kt::rm_kind::durable_rm>;
+
+template <class TM>
+struct two_rm_world {
+  rm_a a;
+  rm_b b;
+  TM tm{a, b};
+};
 
 // A log backend that keeps records in memory and remembers how each was
 // appended. fail_forces makes forced appends fail with errc::log_failed.
