@@ -10,6 +10,8 @@
 // two_rm_world<TM>  two recording RMs `a` (rm_a) and `b` (rm_b) and a TM
 // `tm` over them (TM{a, b}: static storage): the set-up of most protocol
 // tests, as a TEST_CASE_METHOD fixture.
+// registered_two_rm_world<TM>  the same for a TM with registered storage:
+// `a`, then `b`, added to a default-constructed `tm`.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +22,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "ktm/tm.hpp"
 
@@ -109,6 +113,17 @@ struct two_rm_world {
   rm_a a;
   rm_b b;
   TM tm{a, b};
+};
+
+template <class TM>
+struct registered_two_rm_world {
+  rm_a a;
+  rm_b b;
+  TM tm;
+  registered_two_rm_world() {
+    REQUIRE(tm.add_resource_manager(a));
+    REQUIRE(tm.add_resource_manager(b));
+  }
 };
 
 // A log backend that keeps records in memory and remembers how each was

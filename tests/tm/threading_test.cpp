@@ -16,6 +16,7 @@ using namespace ktm::test;
 
 using st_static = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>,
                                                with_threading<single_threaded>>;
+using st_inline_array = volatile_transaction_manager<with_storage<inline_array_storage<2>>, with_threading<single_threaded>>;
 
 // Composition accepted.
 static_assert(std::is_same_v<basic_transaction_manager<>::threading_type, thread_safe>, "the default");
@@ -163,12 +164,8 @@ TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM obeys the dispat
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("a single-threaded TM with inline array storage obeys the dispatcher laws") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_storage<inline_array_storage<2>>, with_threading<single_threaded>> tm;
-  REQUIRE(tm.add_resource_manager(a));
-  REQUIRE(tm.add_resource_manager(b));
+TEST_CASE_METHOD(registered_two_rm_world<st_inline_array>,
+                 "a single-threaded TM with inline array storage obeys the dispatcher laws") {
   check_dispatcher_laws(tm, a, b);
 }
 
