@@ -52,14 +52,9 @@ namespace kd = ktm::distributed;
 namespace kt = ktm::tm;
 using io_t = ktm::io::posix_storage;
 
-struct cost {
-  commit_rate rate;
-  double flushes_per_commit = 0, messages_per_commit = 0;
+struct cost : flush_cost {
+  double messages_per_commit = 0;
 };
-
-double per(std::uint64_t n, std::uint64_t commits) {
-  return commits ? static_cast<double>(n) / static_cast<double>(commits) : 0;
-}
 
 cost distributed_commits(const bench_dir& dir, int threads, run_length len, std::chrono::milliseconds tick) {
   kd::crash_points cp;  // never armed: counts nothing, crashes nothing
@@ -103,14 +98,9 @@ using map_t = ktm::rm::transactional_map<io_t>;
 using single_tm = kt::durable_transaction_manager<io_t, kt::with_storage<kt::dynamic_storage>,
                                                   kt::with_recovery<kt::replay_recovery<1024>>>;
 
-cost single_tm_commits(const std::string& dir, int threads, run_length len) {
+flush_cost single_tm_commits(const std::string& dir, int threads, run_length len) {
   io_t io(dir);
-  ktm::log::log_options o;
-  o.container_size = 4u << 20;
-  o.containers = 2;
-  o.grow = true;
-  o.max_containers = 64;
-  auto lg = kd::must(ktm::log::log<io_t>::create(io, "txlog", o), "create log");
+  auto lg = kd::must(ktm::log::log<io_t>::create(io, "txlog", growing_log_options(4u << 20, 2)), "create log");
   auto ts = kd::must(lg.create_stream("tm"), "tm stream");
   ktm::rm::transactional_map_options mo;
   mo.prepare = ktm::rm::durability::queue_only;  // as in the node: the TM's forced record covers it
@@ -130,42 +120,28 @@ cost single_tm_commits(const std::string& dir, int threads, run_length len) {
     for (auto& m : maps) kd::must(m->put(tx, key, "node"), "put");
     kd::must(tx.commit(), "commit");
   };
-  for (int i = 0; i < 20; ++i) commit(0, 0);
-  const std::uint64_t f0 = lg.device_flushes();
-  cost out;
-  out.rate = run_committers(threads, len, commit);
-  out.rate.syncs = lg.device_flushes() - f0;
-  out.rate.syncs_known = true;
-  out.flushes_per_commit = per(out.rate.syncs, out.rate.commits);
-  return out;
+  return measure_flushes(lg, threads, len, commit);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool short_run = short_mode();
-  double seconds = -1;
-  std::vector<int> thread_counts{1, 32};
   std::chrono::milliseconds tick{1000};
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--short") == 0) short_run = true;
-    else if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
-    else if (std::strncmp(argv[i], "--threads=", 10) == 0) thread_counts = parse_threads(argv[i] + 10);
-    else if (std::strncmp(argv[i], "--tick-ms=", 10) == 0) tick = std::chrono::milliseconds(std::atoi(argv[i] + 10));
-    else {
-      std::fprintf(stderr, "usage: %s [--short] [--seconds=S] [--threads=1,32] [--tick-ms=T]\n", argv[0]);
-      return 2;
-    }
-  }
-  const run_length len = seconds > 0 ? run_length::for_seconds(seconds) : run_length::standard(short_run);
-  try {
+  const commit_args args =
+      parse_commit_args(argc, argv, {1, 32}, "[--short] [--seconds=S] [--threads=1,32] [--tick-ms=T]", [&](const char* a) {
+        if (std::strncmp(a, "--tick-ms=", 10) != 0) return false;
+        tick = std::chrono::milliseconds(std::atoi(a + 10));
+        return true;
+      });
+  const run_length len = args.length();
+  return report_errors("distributed_bench", [&] {
     bench_dir dir("distributed");
     std::printf("distributed_bench: %.2f s per measurement, resend tick %lld ms, directory %s\n", len.seconds,
                 static_cast<long long>(tick.count()), dir.path().c_str());
     std::fflush(stdout);
     table t({"concurrent tx", "distributed commits/s", "messages/commit", "flushes/commit", "single-TM commits/s",
              "single-TM flushes/commit", "distributed / single"});
-    for (int n : thread_counts) {
+    for (int n : args.threads) {
       const std::string tag = std::to_string(n);
       const cost d = distributed_commits(dir, n, len, tick);
       std::printf("DISTRIBUTED threads=%d commits=%llu commits_per_s=%.1f messages_per_commit=%.2f "
@@ -173,7 +149,7 @@ int main(int argc, char** argv) {
                   n, static_cast<unsigned long long>(d.rate.commits), d.rate.per_second(), d.messages_per_commit,
                   d.flushes_per_commit);
       std::fflush(stdout);
-      const cost s = single_tm_commits(dir.fresh("single-" + tag), n, len);
+      const flush_cost s = single_tm_commits(dir.fresh("single-" + tag), n, len);
       std::printf("SINGLE threads=%d commits=%llu commits_per_s=%.1f flushes_per_commit=%.3f\n", n,
                   static_cast<unsigned long long>(s.rate.commits), s.rate.per_second(), s.flushes_per_commit);
       std::fflush(stdout);
@@ -183,9 +159,5 @@ int main(int argc, char** argv) {
     }
     t.print("Distributed commits (one superior, three subordinates, grpc_transport over loopback) against one "
             "durable TM with the same four RMs in one log (higher is better)");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "distributed_bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

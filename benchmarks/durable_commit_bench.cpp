@@ -65,19 +65,9 @@ auto must(R&& r, const char* what) {
   return std::move(*r);
 }
 
-struct ktm_rate {
-  commit_rate rate;
-  double flushes_per_commit = 0;
-};
-
-ktm_rate ktm_durable_commits(const std::string& dir, int threads, run_length len) {
+flush_cost ktm_durable_commits(const std::string& dir, int threads, run_length len) {
   io_t io(dir);
-  ktm::log::log_options o;
-  o.container_size = 32u << 20;
-  o.containers = 4;
-  o.grow = true;
-  o.max_containers = 64;
-  auto lg = must(ktm::log::log<io_t>::create(io, "txlog", o), "create log");
+  auto lg = must(ktm::log::log<io_t>::create(io, "txlog", growing_log_options(32u << 20, 4)), "create log");
   auto ts = must(lg.create_stream("tm"), "create tm stream");
   auto rs = must(lg.create_stream("rm"), "create rm stream");
   prepare_rm rm(must(rs.marshalling_area(), "rm writer"));
@@ -90,36 +80,22 @@ ktm_rate ktm_durable_commits(const std::string& dir, int threads, run_length len
     auto r = tx.commit();
     if (!r) throw std::runtime_error("commit: " + r.error().message());
   };
-  for (int i = 0; i < 20; ++i) commit(0, 0);  // warm-up, outside the window
-  const std::uint64_t f0 = lg.device_flushes();
-  ktm_rate out;
-  out.rate = run_committers(threads, len, commit);
-  const std::uint64_t flushes = lg.device_flushes() - f0;
-  out.rate.syncs = flushes;
-  out.rate.syncs_known = true;
-  out.flushes_per_commit = out.rate.commits ? static_cast<double>(flushes) / static_cast<double>(out.rate.commits) : 0;
-  return out;
+  return measure_flushes(lg, threads, len, commit);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool short_run = short_mode();
-  double seconds = -1;
   bool peers = true;
-  std::vector<int> thread_counts{1, 4, 16, 64};
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--short") == 0) short_run = true;
-    else if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
-    else if (std::strncmp(argv[i], "--threads=", 10) == 0) thread_counts = parse_threads(argv[i] + 10);
-    else if (std::strcmp(argv[i], "--no-peers") == 0) peers = false;
-    else {
-      std::fprintf(stderr, "usage: %s [--short] [--seconds=S] [--threads=1,4,16,64] [--no-peers]\n", argv[0]);
-      return 2;
-    }
-  }
-  const run_length len = seconds > 0 ? run_length::for_seconds(seconds) : run_length::standard(short_run);
-  try {
+  const commit_args args = parse_commit_args(argc, argv, {1, 4, 16, 64},
+                                             "[--short] [--seconds=S] [--threads=1,4,16,64] [--no-peers]",
+                                             [&](const char* a) {
+                                               if (std::strcmp(a, "--no-peers") != 0) return false;
+                                               peers = false;
+                                               return true;
+                                             });
+  const run_length len = args.length();
+  return report_errors("durable_commit_bench", [&] {
     bench_dir dir("durable_commit");
     std::printf("durable_commit_bench: %.2f s per measurement, directory %s, prepare record %zu bytes\n",
                 len.seconds, dir.path().c_str(), peer_value_size);
@@ -127,9 +103,9 @@ int main(int argc, char** argv) {
     table t({"threads", "ktm commits/s", "ktm flushes/commit", "rocksdb commits/s", "rocksdb syncs/commit",
              "bdb commits/s", "bdb syncs/commit", "ktm / rocksdb"});
     double ktm64 = 0, rocks64 = 0;
-    for (int n : thread_counts) {
+    for (int n : args.threads) {
       const std::string tag = std::to_string(n);
-      const ktm_rate k = ktm_durable_commits(dir.fresh("ktm-" + tag), n, len);
+      const flush_cost k = ktm_durable_commits(dir.fresh("ktm-" + tag), n, len);
       std::printf("KTM threads=%d commits=%llu seconds=%.3f commits_per_s=%.1f flushes_per_commit=%.3f\n", n,
                   static_cast<unsigned long long>(k.rate.commits), k.rate.seconds, k.rate.per_second(),
                   k.flushes_per_commit);
@@ -158,9 +134,5 @@ int main(int argc, char** argv) {
             "(higher is better)");
     if (peers && rocks64 > 0)
       summary("durable commits at 64 threads vs RocksDB sync Put", ktm64 / rocks64, "x", true, 2.0);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "durable_commit_bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

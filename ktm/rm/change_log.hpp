@@ -49,9 +49,12 @@
 // recursive lock (a log-full callback may call checkpoint() from inside an
 // append); forced flushes of prepare happen outside it, so concurrent
 // prepares share a device flush.
+//
+// Pieces (ktm/rm/detail/): tx_entry.hpp (a live transaction), undo_chain.hpp
+// (rollback's before-images), write_checkpoint.hpp (a restart area),
+// scan_change_log.hpp (recovery's forward pass).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -64,6 +67,10 @@
 #include "ktm/log/marshalling_area.hpp"
 #include "ktm/log/stream.hpp"
 #include "ktm/rm/change_store.hpp"
+#include "ktm/rm/detail/scan_change_log.hpp"
+#include "ktm/rm/detail/tx_entry.hpp"
+#include "ktm/rm/detail/undo_chain.hpp"
+#include "ktm/rm/detail/write_checkpoint.hpp"
 #include "ktm/rm/record.hpp"
 #include "ktm/rm/vocabulary.hpp"
 
@@ -169,7 +176,7 @@ class change_log {
     if (it == txs_.end()) return errc::transaction_not_found;
     entry e = std::move(it->second);
     txs_.erase(it);
-    if constexpr (!std::is_same_v<std::decay_t<Undo>, no_undo>) undo_chain_locked(tx, e, undo);
+    if constexpr (!std::is_same_v<std::decay_t<Undo>, no_undo>) detail::undo_chain(stream_, tx, e, undo);
     return finish_locked(change_kind::abort, tx, e);
   }
   result<log::lsn> rollback(const guid& tx) { return rollback(tx, no_undo{}); }
@@ -232,36 +239,12 @@ class change_log {
   writer_type& writer() noexcept { return writer_; }
 
  private:
-  struct entry {
-    std::vector<change> changes;
-    log::lsn first, last, prepare_at;
-    bool reserved = false;   // holds room for one outcome record
-    bool recovered = false;  // found in doubt by recover()
-  };
+  using entry = detail::tx_entry;
 
   struct no_undo {
     void operator()(std::string_view, const image&) const noexcept {}
   };
   static image to_image(image_view v) { return v ? image(std::string(*v)) : std::nullopt; }
-
-  template <class Undo>
-  void undo_chain_locked(const guid& tx, const entry& e, Undo& undo) {
-    if (e.changes.empty()) return;
-    bool ok = true;
-    auto view = stream_.read_undo_next(e.last);
-    for (const log::log_record& r : view) {
-      auto d = decode_record(r.payload, r.at);
-      if (!d || d->uow != tx) {
-        ok = false;
-        break;
-      }
-      if (d->kind == change_kind::before_image) undo(std::string_view(d->key), d->value);
-    }
-    if (ok && view.ok()) return;
-    // the log could not be read back: the same images from memory (restoring
-    // newest first again leaves every key at its oldest before-image)
-    for (auto c = e.changes.rbegin(); c != e.changes.rend(); ++c) undo(std::string_view(c->key), c->before);
-  }
 
   result<log::lsn> finish_locked(change_kind k, const guid& tx, entry& e) {
     auto flags = e.reserved ? log::append_flags::use_reservation : log::append_flags::none;
@@ -282,32 +265,12 @@ class change_log {
       bool& b;
       ~reset() { b = false; }
     } guard{in_checkpoint_};
-    checkpoint_info info;
-    info.id = guid::generate();
-    auto marker = writer_.append(encode_record(change_kind::checkpoint, info.id));
-    if (!marker) return std::move(marker).error();
-    info.checkpoint_at = *marker;
-    std::optional<failure> err;
-    store_->for_each([&](std::string_view k, std::string_view v) {
-      if (err) return;
-      auto r = writer_.append(encode_record(change_kind::snapshot, info.id, k, v));
-      if (!r) err = std::move(r).error();
-      else ++info.entries;
-    });
-    if (err) return *err;
-    info.scan_from = *marker;
-    for (const auto& [g, e] : txs_)
-      if (!e.first.is_null()) info.scan_from = std::min(info.scan_from, e.first);
-    info.scan_from = std::max(info.scan_from, stream_.base_lsn());
-    auto ra = writer_.write_restart_area(encode_restart(info), info.scan_from);
+    auto ra = detail::write_checkpoint(writer_, stream_, *store_, txs_);
     if (!ra) return ra;
     since_checkpoint_ = 0;
     ++checkpoints_;
     return ra;
   }
-
-  result<void> scan_locked(recovery_report& rep, std::map<guid, entry>& live,
-                           std::vector<std::pair<guid, entry>>& committed);
 
   stream_type stream_;
   writer_type writer_;
@@ -333,7 +296,7 @@ result<recovery_report> change_log<Io, Store>::recover() {
   recovery_report rep;
   std::map<guid, entry> live;
   std::vector<std::pair<guid, entry>> committed;
-  if (auto r = scan_locked(rep, live, committed); !r) {
+  if (auto r = detail::scan_change_log(stream_, *store_, rep, live, committed); !r) {
     store_->clear();
     return std::move(r).error();
   }
@@ -354,92 +317,6 @@ result<recovery_report> change_log<Io, Store>::recover() {
     txs_.emplace(g, std::move(e));
   }
   return rep;
-}
-
-// One forward pass from the restart area's base (or the stream's base):
-// the snapshot named by the restart area goes into the store as it is met;
-// transactions are collected in `live`, and those whose commit record
-// follows the restart area move to `committed`, in commit order.
-template <io_policy Io, class Store>
-result<void> change_log<Io, Store>::scan_locked(recovery_report& rep, std::map<guid, entry>& live,
-                                                std::vector<std::pair<guid, entry>>& committed) {
-  std::optional<checkpoint_info> ck;
-  if (auto ra = stream_.read_restart_area()) {
-    auto c = decode_restart(ra->data, ra->at);
-    if (!c) return std::move(c).error();
-    ck = *c;
-    rep.restart_at = ra->at;
-    rep.scan_from = c->scan_from;
-  } else if (ra.code() != make_error_code(errc::no_restart_area)) {
-    return std::move(ra).error();
-  }
-  const failure bad_restart(errc::corrupt_restart_area, position::at_lsn(rep.restart_at.raw()), stream_.name());
-  bool marker_seen = false;
-  std::uint64_t entries_left = 0;
-  auto view = stream_.read_forward(rep.scan_from);
-  for (const log::log_record& r : view) {
-    ++rep.records_scanned;
-    if (r.type == log::record_type::restart) continue;
-    if (r.type != log::record_type::data)
-      return failure(errc::corrupt_record, position::at_lsn(r.at.raw()), stream_.name());
-    auto d = decode_record(r.payload, r.at);
-    if (!d) return failure(d.error().code, d.error().where, stream_.name());
-    if (entries_left > 0) {  // the snapshot's records follow its checkpoint record
-      if (d->kind != change_kind::snapshot || d->uow != ck->id) return bad_restart;
-      store_->apply(d->key, d->value);
-      ++rep.snapshot_entries;
-      --entries_left;
-      continue;
-    }
-    switch (d->kind) {
-      case change_kind::checkpoint:
-        if (ck && r.at == ck->checkpoint_at) {
-          if (d->uow != ck->id) return bad_restart;
-          marker_seen = true;
-          entries_left = ck->entries;
-        }
-        break;
-      case change_kind::snapshot: break;  // an older or unfinished checkpoint's
-      case change_kind::before_image: {
-        entry& e = live[d->uow];
-        if (e.first.is_null()) e.first = r.at;
-        e.last = r.at;
-        e.changes.push_back({std::move(d->key), std::move(d->value), std::nullopt, r.at, log::lsn::null()});
-        break;
-      }
-      case change_kind::after_image: {
-        auto it = live.find(d->uow);
-        if (it == live.end() || it->second.changes.empty() || !it->second.changes.back().after_at.is_null() ||
-            it->second.changes.back().key != d->key)
-          return failure(errc::corrupt_record, position::at_lsn(r.at.raw()), stream_.name());
-        it->second.last = r.at;
-        it->second.changes.back().after = std::move(d->value);
-        it->second.changes.back().after_at = r.at;
-        break;
-      }
-      case change_kind::prepare: {
-        entry& e = live[d->uow];
-        if (e.first.is_null()) e.first = r.at;
-        e.last = e.prepare_at = r.at;
-        break;
-      }
-      case change_kind::commit: {
-        auto it = live.find(d->uow);
-        if (it == live.end()) break;
-        if (!ck || r.at > rep.restart_at) committed.emplace_back(it->first, std::move(it->second));
-        live.erase(it);  // before the restart area: in its snapshot already
-        break;
-      }
-      case change_kind::abort: live.erase(d->uow); break;
-    }
-  }
-  if (!view.ok()) {
-    failure f = view.status();
-    if (f.file.empty()) f.file = stream_.name();
-    return f;
-  }
-  if (ck && (!marker_seen || entries_left != 0)) return bad_restart;
-  return {};
 }
 
 }  // namespace ktm::rm

@@ -28,14 +28,7 @@
 #include "tests/support/log_fixtures.hpp"
 
 using namespace ktm::log;
-using ktm::errc;
-using ktm::io::call_kind;
-using ktm::io::crash_spec;
-using ktm::io::fault_controller;
-using ktm::test::as_bytes;
-using ktm::test::as_string;
-using ktm::test::memory_storage;
-using fstore = ktm::io::fault_injection_storage<memory_storage>;
+using namespace ktm::test::crash_test_names;
 using flog = ktm::log::log<fstore, tolerate_corrupted_tail>;
 
 namespace {

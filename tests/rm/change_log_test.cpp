@@ -18,13 +18,19 @@ namespace kl = ktm::log;
 
 namespace {
 std::span<const std::byte> bytes(const std::vector<std::byte>& v) { return v; }
+
+// A new log on memory storage with a change log, recovered (empty).
+struct started_env {
+  memory_storage io;
+  env e{io};
+  started_env() {
+    REQUIRE(e.start(true));
+    REQUIRE(e.cl->recover());
+  }
+};
 }  // namespace
 
-TEST_CASE("log_change appends a before-image and an after-image chained per transaction through undo-next LSNs") {
-  memory_storage io;
-  env e(io);
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+TEST_CASE_METHOD(started_env, "log_change appends a before-image and an after-image chained per transaction through undo-next LSNs") {
   e.store.apply("a", std::string("old-a"));
   const guid t1 = guid::generate(), t2 = guid::generate();
   REQUIRE(e.cl->log_change(t1, "a", std::string_view("old-a"), std::string_view("new-a")));
@@ -57,11 +63,7 @@ TEST_CASE("log_change appends a before-image and an after-image chained per tran
   CHECK(ch[2].after_at == e.cl->last_lsn(t1));
 }
 
-TEST_CASE("commit applies the after-images in log order and appends a commit record on the chain") {
-  memory_storage io;
-  env e(io);
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+TEST_CASE_METHOD(started_env, "commit applies the after-images in log order and appends a commit record on the chain") {
   e.store.apply("gone", std::string("1"));
   const guid t = guid::generate();
   REQUIRE(e.cl->log_change(t, "k", std::nullopt, std::string_view("v1")));
@@ -85,11 +87,7 @@ TEST_CASE("commit applies the after-images in log order and appends a commit rec
   CHECK(e.cl->rollback(t).code() == errc::transaction_not_found);
 }
 
-TEST_CASE("rollback walks the undo-next chain restoring before-images newest first and leaves the store alone") {
-  memory_storage io;
-  env e(io);
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+TEST_CASE_METHOD(started_env, "rollback walks the undo-next chain restoring before-images newest first and leaves the store alone") {
   e.store.apply("a", std::string("A"));
   std::map<std::string, std::string> copy = e.store.copy();  // the caller's private copy, changed in place
   const guid t = guid::generate();
@@ -120,11 +118,7 @@ TEST_CASE("rollback walks the undo-next chain restoring before-images newest fir
   CHECK(decode_record(rec->payload, rec->at)->kind == change_kind::abort);
 }
 
-TEST_CASE("prepare forces its record unless asked to queue it, and is refused after prepare for new changes") {
-  memory_storage io;
-  env e(io);
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+TEST_CASE_METHOD(started_env, "prepare forces its record unless asked to queue it, and is refused after prepare for new changes") {
   const guid t1 = guid::generate(), t2 = guid::generate();
   REQUIRE(e.cl->log_change(t1, "a", std::nullopt, std::string_view("1")));
   REQUIRE(e.cl->log_change(t2, "b", std::nullopt, std::string_view("2")));

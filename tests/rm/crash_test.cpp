@@ -16,16 +16,13 @@
 #include "ktm/rm.hpp"
 #include "ktm/tm.hpp"
 #include "tests/rm/rm_fixtures.hpp"
+#include "tests/support/log_fixtures.hpp"
 #include "tests/support/tm_fakes.hpp"
 
 using namespace ktm::rm;
+using namespace ktm::test::crash_test_names;
 using ktm::guid;
-using ktm::io::call_kind;
-using ktm::io::crash_spec;
-using ktm::io::fault_controller;
-using ktm::io::memory_storage;
 namespace kt = ktm::tm;
-using fstore = ktm::io::fault_injection_storage<memory_storage>;
 using model = std::map<std::string, std::string>;
 
 namespace {

@@ -30,6 +30,24 @@ ktm::log::log_options crashy_options() {
   return o;
 }
 
+// The first run on `io`: a new log and change log, recovered (empty).
+struct first_run : env {
+  explicit first_run(memory_storage& io) : env(io, crashy_options()) {
+    REQUIRE(start(true));
+    REQUIRE(cl->recover());
+  }
+};
+
+// The run after a crash: the log reopened, the change log recovered (`rep`).
+struct next_run : env {
+  ktm::result<recovery_report> rep;
+  explicit next_run(memory_storage& io) : env(io, crashy_options()), rep(reopen()) {}
+  ktm::result<recovery_report> reopen() {
+    REQUIRE(start(false));
+    return cl->recover();
+  }
+};
+
 // One transaction that sets `k` = `v` (before-image from the store).
 void set(env& e, const guid& t, const std::string& k, const std::string& v) {
   image before = e.store.get(k);
@@ -53,9 +71,7 @@ std::set<guid> uows(const std::vector<in_doubt_transaction>& v) {
 
 TEST_CASE("a transaction committed before a crash is redone from its after-images into an empty store") {
   memory_storage io;
-  env e(io, crashy_options());
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+  first_run e(io);
   commit_one(e, "a", "1");
   const guid t = guid::generate();
   set(e, t, "b", "2");
@@ -66,9 +82,8 @@ TEST_CASE("a transaction committed before a crash is redone from its after-image
   REQUIRE(e.store.copy() == model{{"b", "2"}});
   e.stop();  // crash
 
-  env r(io, crashy_options());
-  REQUIRE(r.start(false));
-  auto rep = r.cl->recover();
+  next_run r(io);
+  auto& rep = r.rep;
   REQUIRE(rep);
   CHECK(rep->redone == 2);
   CHECK(rep->in_doubt.empty());
@@ -78,18 +93,15 @@ TEST_CASE("a transaction committed before a crash is redone from its after-image
 
 TEST_CASE("a transaction without a prepare record is discarded at recovery (presumed abort)") {
   memory_storage io;
-  env e(io, crashy_options());
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+  first_run e(io);
   commit_one(e, "kept", "1");
   set(e, guid::generate(), "lost", "x");
   set(e, guid::generate(), "kept", "y");
   REQUIRE(e.cl->flush());
   e.stop();
 
-  env r(io, crashy_options());
-  REQUIRE(r.start(false));
-  auto rep = r.cl->recover();
+  next_run r(io);
+  auto& rep = r.rep;
   REQUIRE(rep);
   CHECK(rep->discarded == 2);
   CHECK(rep->in_doubt.empty());
@@ -99,9 +111,7 @@ TEST_CASE("a transaction without a prepare record is discarded at recovery (pres
 
 TEST_CASE("prepared transactions without an outcome come back in doubt and are resolved by commit or abort") {
   memory_storage io;
-  env e(io, crashy_options());
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+  first_run e(io);
   commit_one(e, "a", "0");
   const guid yes = guid::generate(), no = guid::generate();
   set(e, yes, "a", "1");
@@ -111,9 +121,8 @@ TEST_CASE("prepared transactions without an outcome come back in doubt and are r
   REQUIRE(e.cl->prepare(no));
   e.stop();  // both prepare records are durable, no outcome logged
 
-  env r(io, crashy_options());
-  REQUIRE(r.start(false));
-  auto rep = r.cl->recover();
+  next_run r(io);
+  auto& rep = r.rep;
   REQUIRE(rep);
   REQUIRE(rep->in_doubt.size() == 2);
   CHECK(uows(rep->in_doubt) == std::set<guid>{yes, no});
@@ -147,9 +156,7 @@ TEST_CASE("prepared transactions without an outcome come back in doubt and are r
 
 TEST_CASE("recovering twice gives the same store and the same transactions in doubt") {
   memory_storage io;
-  env e(io, crashy_options());
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+  first_run e(io);
   for (int i = 0; i < 10; ++i) commit_one(e, "k" + std::to_string(i % 4), std::to_string(i));
   REQUIRE(e.cl->checkpoint());
   commit_one(e, "k1", "after");
@@ -160,9 +167,8 @@ TEST_CASE("recovering twice gives the same store and the same transactions in do
   REQUIRE(e.cl->flush());
   e.stop();
 
-  env r(io, crashy_options());
-  REQUIRE(r.start(false));
-  auto one = r.cl->recover();
+  next_run r(io);
+  auto& one = r.rep;
   REQUIRE(one);
   const auto state = r.store.copy();
   CHECK(state == model{{"k0", "8"}, {"k1", "after"}, {"k2", "6"}, {"k3", "7"}});
@@ -189,9 +195,7 @@ TEST_CASE("recovering twice gives the same store and the same transactions in do
 
 TEST_CASE("a checkpoint snapshots the store, moves the base and bounds the recovery scan") {
   memory_storage io;
-  env e(io, crashy_options());
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+  first_run e(io);
   model m;
   for (int i = 0; i < 60; ++i) {
     const std::string k = "key" + std::to_string(i % 25), v = "v" + std::to_string(i);
@@ -208,9 +212,8 @@ TEST_CASE("a checkpoint snapshots the store, moves the base and bounds the recov
   REQUIRE(e.cl->flush());
   e.stop();
 
-  env r(io, crashy_options());
-  REQUIRE(r.start(false));
-  auto rep = r.cl->recover();
+  next_run r(io);
+  auto& rep = r.rep;
   REQUIRE(rep);
   CHECK(rep->restart_at == *ck);
   CHECK(rep->snapshot_entries == 25);
@@ -222,9 +225,7 @@ TEST_CASE("a checkpoint snapshots the store, moves the base and bounds the recov
 
 TEST_CASE("a checkpoint keeps the records of unfinished transactions and recovery still finds them") {
   memory_storage io;
-  env e(io, crashy_options());
-  REQUIRE(e.start(true));
-  REQUIRE(e.cl->recover());
+  first_run e(io);
   const guid prepared = guid::generate(), later = guid::generate(), dropped = guid::generate();
   set(e, prepared, "p", "1");
   REQUIRE(e.cl->prepare(prepared));
@@ -240,9 +241,8 @@ TEST_CASE("a checkpoint keeps the records of unfinished transactions and recover
   REQUIRE(e.cl->flush());
   e.stop();
 
-  env r(io, crashy_options());
-  REQUIRE(r.start(false));
-  auto rep = r.cl->recover();
+  next_run r(io);
+  auto& rep = r.rep;
   REQUIRE(rep);
   CHECK(uows(rep->in_doubt) == std::set<guid>{prepared});
   CHECK(rep->discarded == 1);

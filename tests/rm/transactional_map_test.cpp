@@ -65,6 +65,13 @@ struct map_env {
   }
 };
 
+// A map_env and a durable TM over its map, recovered.
+struct map_world {
+  map_env e;
+  durable_tm tm{*e.map};
+  explicit map_world(kr::transactional_map_options o = {}) : e(o) { REQUIRE(tm.recover()); }
+};
+
 kt::notification note(kt::notify k, const guid& tx) { return {tx, k, 1, {}}; }
 
 }  // namespace
@@ -75,10 +82,7 @@ TEST_CASE("a volatile TM refuses the map at run time too") {
   CHECK(vtm.add_resource_manager(*e.map).code() == errc::volatile_tm_durable_rm);
 }
 
-TEST_CASE("a committed transaction's writes become visible and durable; a rolled-back one's vanish") {
-  map_env e;
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+TEST_CASE_METHOD(map_world, "a committed transaction's writes become visible and durable; a rolled-back one's vanish") {
   {
     auto tx = tm.begin();
     REQUIRE(e.map->put(tx, "a", "1"));
@@ -110,10 +114,7 @@ TEST_CASE("a committed transaction's writes become visible and durable; a rolled
   CHECK(e.map->snapshot() == model{{"a", "1"}, {"c", "3"}});
 }
 
-TEST_CASE("a transaction reads its own writes while others see only committed values") {
-  map_env e;
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+TEST_CASE_METHOD(map_world, "a transaction reads its own writes while others see only committed values") {
   {
     auto tx = tm.begin();
     REQUIRE(e.map->put(tx, "k", "committed"));
@@ -140,9 +141,8 @@ TEST_CASE("a transaction reads its own writes while others see only committed va
 TEST_CASE("a write lock held by another transaction times out with timed_out and the caller rolls back") {
   kr::transactional_map_options o;
   o.lock_timeout = 50ms;
-  map_env e(o);
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+  map_world w(o);
+  auto& [e, tm] = w;
   auto a = tm.begin();
   auto b = tm.begin();
   REQUIRE(e.map->put(a, "k", "a"));
@@ -161,9 +161,8 @@ TEST_CASE("a write lock held by another transaction times out with timed_out and
 TEST_CASE("a waiting writer gets the lock when the holder commits") {
   kr::transactional_map_options o;
   o.lock_timeout = 5s;
-  map_env e(o);
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+  map_world w(o);
+  auto& [e, tm] = w;
   auto a = tm.begin();
   REQUIRE(e.map->put(a, "k", "a"));
   std::atomic<bool> put_ok{false}, read_ok{false}, commit_ok{false};  // Catch2 asserts on the main thread only
@@ -182,10 +181,7 @@ TEST_CASE("a waiting writer gets the lock when the holder commits") {
   CHECK(e.map->snapshot() == model{{"k", "b"}});
 }
 
-TEST_CASE("commit and rollback notifications are idempotent and unknown transactions are answered done") {
-  map_env e;
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+TEST_CASE_METHOD(map_world, "commit and rollback notifications are idempotent and unknown transactions are answered done") {
   guid committed, rolled;
   {
     auto tx = tm.begin();
@@ -263,10 +259,7 @@ TEST_CASE("LAST_RECOVER aborts the in-doubt transactions the TM did not mention 
   CHECK(e.map->in_doubt().empty());
 }
 
-TEST_CASE("prepare sets the prepare LSN as the enlistment's recovery information") {
-  map_env e;
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+TEST_CASE_METHOD(map_world, "prepare sets the prepare LSN as the enlistment's recovery information") {
   auto tx = tm.begin();
   REQUIRE(e.map->put(tx, "k", "v"));
   REQUIRE(tx.commit());
@@ -321,9 +314,8 @@ TEST_CASE("concurrent transfers with lock timeouts and retries keep the total, a
   o.lock_timeout = 5ms;
   o.prepare = kr::durability::queue_only;
   o.checkpoint_every = 25;
-  map_env e(o);
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+  map_world w(o);
+  auto& [e, tm] = w;
   constexpr int accounts = 5, threads = 4, transfers = 40;
   {
     auto tx = tm.begin();
@@ -376,9 +368,8 @@ TEST_CASE("concurrent transfers with lock timeouts and retries keep the total, a
 TEST_CASE("a lock taken by get_for_update is held until the outcome even when nothing is written") {
   kr::transactional_map_options o;
   o.lock_timeout = 10ms;
-  map_env e(o);
-  durable_tm tm{*e.map};
-  REQUIRE(tm.recover());
+  map_world w(o);
+  auto& [e, tm] = w;
   auto a = tm.begin();
   CHECK(e.map->get_for_update(a, "k").value() == std::nullopt);
   auto b = tm.begin();

@@ -8,6 +8,10 @@
 // bytes_of / flip_bit / zero_range   direct edits of a memory file
 // failing_storage      memory_storage whose devices fail writes or flushes
 //                      on demand (fail-stop tests)
+// crash_test_names     what the log crash tests name unqualified (errc, the
+//                      fault controller's vocabulary, the byte helpers,
+//                      fstore: fault injection over memory storage):
+//                      `using namespace ktm::test::crash_test_names;`
 #pragma once
 
 #include <atomic>
@@ -19,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ktm/io/fault_injection.hpp"
 #include "ktm/io/memory_device.hpp"
 #include "ktm/log.hpp"
 
@@ -159,5 +164,16 @@ std::vector<std::string> read_all(Stream&& s, ktm::failure* status = nullptr) {
   if (status) *status = view.status();
   return v;
 }
+
+namespace crash_test_names {
+using ktm::errc;
+using ktm::io::call_kind;
+using ktm::io::crash_spec;
+using ktm::io::fault_controller;
+using ktm::test::as_bytes;
+using ktm::test::as_string;
+using ktm::test::memory_storage;
+using fstore = ktm::io::fault_injection_storage<memory_storage>;
+}  // namespace crash_test_names
 
 }  // namespace ktm::test

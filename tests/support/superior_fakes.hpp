@@ -13,6 +13,8 @@
 //                   recovered, each with a recording RM (rm_a, rm_b, rm_c)
 // linked_pair       a superior's transaction and a subordinate's for the
 //                   same UOW, linked, each with its RM enlisted (or none)
+// linked_trio       a superior's transaction linked to one on each of a
+//                   trio's subordinates, every trio RM enlisted
 // ledger_rm<Tag>    a durable RM over a ledger: prepares (recorded at once,
 //                   as if forced), commits, rolls back; at LAST_RECOVER it
 //                   aborts what it holds prepared that recovery did not
@@ -185,6 +187,23 @@ struct linked_pair {
   static kt::enlistment_handle take(ktm::result<kt::enlistment_handle> r) {
     REQUIRE(r);
     return std::move(*r);
+  }
+};
+// A transaction on each TM of a trio for the same UOW, the subordinates'
+// linked to the superior's, then each TM's RM enlisted (the handles are not
+// checked, and go before the transactions).
+template <class TM, class Transport>
+struct linked_trio {
+  typename TM::transaction top, left, right;
+  std::optional<ktm::result<kt::enlistment_handle>> top_e, left_e, right_e;
+
+  explicit linked_trio(trio<TM, Transport>& w)
+      : top(w.top.begin()), left(w.left.begin(top.id())), right(w.right.begin(top.id())) {
+    REQUIRE(kt::link_subordinate(w.top, top, w.left, left));
+    REQUIRE(kt::link_subordinate(w.top, top, w.right, right));
+    top_e.emplace(top.enlist(w.top_rm));
+    left_e.emplace(left.enlist(w.left_rm));
+    right_e.emplace(right.enlist(w.right_rm));
   }
 };
 // "No RM" for linked_pair.

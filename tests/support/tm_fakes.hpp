@@ -6,6 +6,12 @@
 // return (default done), or reply::later() to keep the enlistment for an
 // answer from the test (deferred()). Distinct Ids make distinct types, as
 // static_storage needs. Thread-safe.
+//
+// two_rm_world<TM>  two recording RMs `a` (rm_a) and `b` (rm_b) and a TM
+// `tm` over them (TM{a, b}: static storage): the set-up of most protocol
+// tests, as a TEST_CASE_METHOD fixture.
+// registered_two_rm_world<TM>  the same for a TM with registered storage:
+// `a`, then `b`, added to a default-constructed `tm`.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +22,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "ktm/tm.hpp"
 
@@ -99,6 +107,24 @@ using rm_a = recording_rm<1>;
 using rm_b = recording_rm<2>;
 using rm_c = recording_rm<3>;
 using durable_rm = recording_rm<9, kt::rm_kind::durable_rm>;
+
+template <class TM>
+struct two_rm_world {
+  rm_a a;
+  rm_b b;
+  TM tm{a, b};
+};
+
+template <class TM>
+struct registered_two_rm_world {
+  rm_a a;
+  rm_b b;
+  TM tm;
+  registered_two_rm_world() {
+    REQUIRE(tm.add_resource_manager(a));
+    REQUIRE(tm.add_resource_manager(b));
+  }
+};
 
 // A log backend that keeps records in memory and remembers how each was
 // appended. fail_forces makes forced appends fail with errc::log_failed.

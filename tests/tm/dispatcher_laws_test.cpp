@@ -6,42 +6,28 @@ using namespace ktm::test;
 
 template <class D>
 using tm_with = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>, with_dispatcher<D>>;
+using erased_pool_tm = volatile_transaction_manager<with_dispatcher<thread_pool_dispatcher<2>>>;
 
-TEST_CASE("the inline dispatcher obeys the dispatcher laws") {
-  rm_a a;
-  rm_b b;
-  tm_with<inline_dispatcher> tm{a, b};
+TEST_CASE_METHOD(two_rm_world<tm_with<inline_dispatcher>>, "the inline dispatcher obeys the dispatcher laws") {
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("the queued dispatcher obeys the dispatcher laws") {
-  rm_a a;
-  rm_b b;
-  tm_with<queued_dispatcher> tm{a, b};
+TEST_CASE_METHOD(two_rm_world<tm_with<queued_dispatcher>>, "the queued dispatcher obeys the dispatcher laws") {
   rm_servers servers(a, b);
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("the thread pool dispatcher obeys the dispatcher laws") {
-  rm_a a;
-  rm_b b;
-  tm_with<thread_pool_dispatcher<3>> tm{a, b};
+TEST_CASE_METHOD(two_rm_world<tm_with<thread_pool_dispatcher<3>>>,
+                 "the thread pool dispatcher obeys the dispatcher laws") {
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("the thread pool dispatcher obeys the dispatcher laws with erased storage") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_dispatcher<thread_pool_dispatcher<2>>> tm;
-  REQUIRE(tm.add_resource_manager(a));
-  REQUIRE(tm.add_resource_manager(b));
+TEST_CASE_METHOD(registered_two_rm_world<erased_pool_tm>,
+                 "the thread pool dispatcher obeys the dispatcher laws with erased storage") {
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("a queued RM pulls its notifications with a timeout and answers by hand") {
-  rm_a a;
-  rm_b b;
-  tm_with<queued_dispatcher> tm{a, b};
+TEST_CASE_METHOD(two_rm_world<tm_with<queued_dispatcher>>, "a queued RM pulls its notifications with a timeout and answers by hand") {
   CHECK(!a.get_notification(std::chrono::milliseconds(1)));  // nothing yet: times out
   auto tx = tm.begin();
   auto ea = tx.enlist(a, notify::prepare | notify::commit | notify::rollback, enlistment_key(5));
@@ -61,10 +47,7 @@ TEST_CASE("a queued RM pulls its notifications with a timeout and answers by han
   CHECK(fut.get());
 }
 
-TEST_CASE("stale queued notifications are dropped when their transaction goes") {
-  rm_a a;
-  rm_b b;
-  tm_with<queued_dispatcher> tm{a, b};
+TEST_CASE_METHOD(two_rm_world<tm_with<queued_dispatcher>>, "stale queued notifications are dropped when their transaction goes") {
   {
     auto tx = tm.begin();
     auto ea = tx.enlist(a, notify::rollback | notify::prepare | notify::commit | notify::rm_disconnected);

@@ -36,6 +36,17 @@ struct env {
   }
 };
 
+// A transaction on env's TM with its durable RM, then its volatile RM,
+// enlisted (the handles go before the transaction).
+struct mixed_tx {
+  tm_t::transaction tx;
+  ktm::result<kt::enlistment_handle> durable, vol;
+  explicit mixed_tx(env& e) : tx(e.tm->begin()), durable(tx.enlist(*e.rm)), vol(tx.enlist(e.vol)) {
+    REQUIRE(durable);
+    REQUIRE(vol);
+  }
+};
+
 }  // namespace
 
 static_assert(!tm_t::is_volatile);
@@ -80,11 +91,8 @@ TEST_CASE("a durable commit forces a commit record naming the prepared durable R
 
 TEST_CASE("a rollback logs nothing in the TM's stream (presumed abort)") {
   env e;
-  auto tx = e.tm->begin();
-  auto h2 = tx.enlist(*e.rm);
-  REQUIRE(h2);
-  auto h3 = tx.enlist(e.vol);
-  REQUIRE(h3);
+  mixed_tx m(e);
+  auto& tx = m.tx;
   REQUIRE(tx.rollback());
   CHECK(e.rm->rolled_back(tx.id()));
   CHECK(tm_records(*e.ts).empty());
@@ -94,11 +102,8 @@ TEST_CASE("a rollback logs nothing in the TM's stream (presumed abort)") {
 TEST_CASE("a durable TM runs volatile RMs beside durable ones, and an all-read-only commit logs nothing") {
   env e;
   {
-    auto tx = e.tm->begin();
-      auto h4 = tx.enlist(*e.rm);
-    REQUIRE(h4);
-    auto h5 = tx.enlist(e.vol);
-    REQUIRE(h5);
+    mixed_tx m(e);
+    auto& tx = m.tx;
     REQUIRE(tx.commit());
     CHECK(e.vol.commits == 1);
     CHECK(e.rm->committed(tx.id()));

@@ -9,10 +9,7 @@ using namespace ktm::tm;
 using namespace ktm::test;
 using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
 
-TEST_CASE("committing twice is invalid") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "committing twice is invalid") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   REQUIRE(tx.commit());
@@ -21,10 +18,7 @@ TEST_CASE("committing twice is invalid") {
   CHECK(tx.commit_async().get().code() == ktm::errc::invalid_state);
 }
 
-TEST_CASE("rolling back after commit or twice is invalid") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "rolling back after commit or twice is invalid") {
   auto tx = tm.begin();
   REQUIRE(tx.commit());
   CHECK(tx.rollback().code() == ktm::errc::invalid_state);
@@ -34,20 +28,14 @@ TEST_CASE("rolling back after commit or twice is invalid") {
   CHECK(tx2.commit().code() == ktm::errc::invalid_state);
 }
 
-TEST_CASE("rolling back a transaction an RM rolled back already succeeds") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "rolling back a transaction an RM rolled back already succeeds") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   REQUIRE((*ea)->rollback());
   CHECK(tx.rollback());
 }
 
-TEST_CASE("rolling back while a commit is in progress is invalid") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "rolling back while a commit is in progress is invalid") {
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -57,10 +45,7 @@ TEST_CASE("rolling back while a commit is in progress is invalid") {
   CHECK(fut.get());
 }
 
-TEST_CASE("enlisting after commit started is invalid") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "enlisting after commit started is invalid") {
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -71,19 +56,13 @@ TEST_CASE("enlisting after commit started is invalid") {
   CHECK(tx.enlist(b).code() == ktm::errc::invalid_state);
 }
 
-TEST_CASE("enlisting in a rolled-back transaction reports the abort") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "enlisting in a rolled-back transaction reports the abort") {
   auto tx = tm.begin();
   REQUIRE(tx.rollback());
   CHECK(tx.enlist(a).code() == ktm::errc::transaction_aborted);
 }
 
-TEST_CASE("enlisting the same RM twice is rejected") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "enlisting the same RM twice is rejected") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   CHECK(tx.enlist(a).code() == ktm::errc::already_enlisted);
@@ -104,10 +83,7 @@ TEST_CASE("enlisting an RM object the TM does not know is rejected") {
   REQUIRE(dyn.remove_resource_manager(b).code() == ktm::errc::rm_not_found);
 }
 
-TEST_CASE("an asynchronous commit calls its completion exactly once") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an asynchronous commit calls its completion exactly once") {
   std::atomic<int> calls{0};
   ktm::result<void> seen = ktm::errc::invalid_state;
   {
@@ -122,10 +98,7 @@ TEST_CASE("an asynchronous commit calls its completion exactly once") {
   CHECK(seen.has_value());
 }
 
-TEST_CASE("an asynchronous rollback calls its completion with success") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an asynchronous rollback calls its completion with success") {
   b.answer(notify::rollback, reply::later());
   auto tx = tm.begin();
   auto eb = tx.enlist(b);

@@ -11,10 +11,7 @@ using namespace ktm::test;
 using kinds = std::vector<notify>;
 using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
 
-TEST_CASE("a transaction destroyed without an outcome rolls back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a transaction destroyed without an outcome rolls back") {
   {
     auto tx = tm.begin();
     auto ea = tx.enlist(a).value().release();
@@ -26,10 +23,7 @@ TEST_CASE("a transaction destroyed without an outcome rolls back") {
   CHECK(b.kinds() == kinds{notify::rollback});
 }
 
-TEST_CASE("a transaction destroyed after its outcome sends nothing more") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a transaction destroyed after its outcome sends nothing more") {
   {
     auto tx = tm.begin();
     auto ea = tx.enlist(a);
@@ -38,10 +32,7 @@ TEST_CASE("a transaction destroyed after its outcome sends nothing more") {
   CHECK(a.kinds() == kinds{notify::preprepare, notify::prepare, notify::commit});
 }
 
-TEST_CASE("a transaction destroyed during an asynchronous commit waits for the outcome") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a transaction destroyed during an asynchronous commit waits for the outcome") {
   a.answer(notify::commit, reply::later());
   std::thread answerer;
   {
@@ -60,10 +51,7 @@ TEST_CASE("a transaction destroyed during an asynchronous commit waits for the o
   CHECK(a.count(notify::rollback) == 0);
 }
 
-TEST_CASE("dropping an enlistment before it prepares rolls the transaction back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "dropping an enlistment before it prepares rolls the transaction back") {
   auto tx = tm.begin();
   auto eb = tx.enlist(b);
   {
@@ -76,10 +64,7 @@ TEST_CASE("dropping an enlistment before it prepares rolls the transaction back"
   CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
 }
 
-TEST_CASE("dropping an enlistment while its PREPARE is unanswered rolls back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "dropping an enlistment while its PREPARE is unanswered rolls back") {
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -90,10 +75,7 @@ TEST_CASE("dropping an enlistment while its PREPARE is unanswered rolls back") {
   CHECK(b.kinds() == kinds{notify::preprepare, notify::prepare, notify::rollback});
 }
 
-TEST_CASE("dropping an enlistment after it prepared changes nothing") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "dropping an enlistment after it prepared changes nothing") {
   b.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -105,10 +87,7 @@ TEST_CASE("dropping an enlistment after it prepared changes nothing") {
   CHECK(a.kinds() == kinds{notify::preprepare, notify::prepare, notify::commit});
 }
 
-TEST_CASE("a released enlistment does not roll back when its handle goes") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a released enlistment does not roll back when its handle goes") {
   auto tx = tm.begin();
   { tx.enlist(a).value().release(); }
   CHECK(tx.outcome() == transaction_outcome::undetermined);
@@ -116,10 +95,7 @@ TEST_CASE("a released enlistment does not roll back when its handle goes") {
   CHECK(a.count(notify::commit) == 1);
 }
 
-TEST_CASE("an enlistment handle can be moved") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an enlistment handle can be moved") {
   auto tx = tm.begin();
   enlistment_handle h = tx.enlist(a).value();
   enlistment_handle g = std::move(h);

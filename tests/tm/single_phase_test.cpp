@@ -15,10 +15,7 @@ namespace {
 const notification_mask spc_mask = default_mask | notify::single_phase_commit;
 }
 
-TEST_CASE("the only live enlistment that asked for it gets SINGLE_PHASE_COMMIT") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "the only live enlistment that asked for it gets SINGLE_PHASE_COMMIT") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);
   REQUIRE(tx.commit());
@@ -26,10 +23,7 @@ TEST_CASE("the only live enlistment that asked for it gets SINGLE_PHASE_COMMIT")
   CHECK(tx.internal_state() == tx_state::committed);
 }
 
-TEST_CASE("single-phase commit is used when every other enlistment is read-only") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "single-phase commit is used when every other enlistment is read-only") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);
   auto eb = tx.enlist(b);
@@ -39,10 +33,7 @@ TEST_CASE("single-phase commit is used when every other enlistment is read-only"
   CHECK(b.kinds().empty());
 }
 
-TEST_CASE("two live enlistments use two phases even if one asked for single-phase") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "two live enlistments use two phases even if one asked for single-phase") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);
   auto eb = tx.enlist(b);
@@ -50,10 +41,7 @@ TEST_CASE("two live enlistments use two phases even if one asked for single-phas
   CHECK(a.kinds() == kinds{notify::preprepare, notify::prepare, notify::commit});
 }
 
-TEST_CASE("a single_phase_reject falls back to two phases at once") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a single_phase_reject falls back to two phases at once") {
   SECTION("returned") { a.answer(notify::single_phase_commit, reply::reject()); }
   SECTION("through the enlistment, later") { a.answer(notify::single_phase_commit, reply::later()); }
   auto tx = tm.begin();
@@ -78,10 +66,7 @@ TEST_CASE("an RM without a single-phase handler rejects single-phase commit") {
   CHECK(r.commits == 1);
 }
 
-TEST_CASE("a single-phase RM that rolls back aborts the transaction") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a single-phase RM that rolls back aborts the transaction") {
   a.answer(notify::single_phase_commit, reply::rollback());
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);
@@ -90,20 +75,14 @@ TEST_CASE("a single-phase RM that rolls back aborts the transaction") {
   CHECK(a.kinds() == kinds{notify::single_phase_commit});
 }
 
-TEST_CASE("a single-phase RM that answers read-only commits the transaction") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a single-phase RM that answers read-only commits the transaction") {
   a.answer(notify::single_phase_commit, reply::read_only());
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);
   CHECK(tx.commit());
 }
 
-TEST_CASE("a single-phase RM that goes away leaves the outcome in doubt and tells the others") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a single-phase RM that goes away leaves the outcome in doubt and tells the others") {
   a.answer(notify::single_phase_commit, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);

@@ -4,28 +4,19 @@
 using namespace ktm::tm;
 using namespace ktm::test;
 
-TEST_CASE("static storage obeys the storage laws") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>> tm{a, b};
+using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
+using inline_array_tm = volatile_transaction_manager<with_storage<inline_array_storage<4>>>;
+using dynamic_tm = volatile_transaction_manager<with_storage<dynamic_storage>>;
+
+TEST_CASE_METHOD(two_rm_world<static_tm>, "static storage obeys the storage laws") {
   check_storage_laws(tm, a, b);
 }
 
-TEST_CASE("inline array storage obeys the storage laws") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_storage<inline_array_storage<4>>> tm;
-  REQUIRE(tm.add_resource_manager(a));
-  REQUIRE(tm.add_resource_manager(b));
+TEST_CASE_METHOD(registered_two_rm_world<inline_array_tm>, "inline array storage obeys the storage laws") {
   check_storage_laws(tm, a, b);
 }
 
-TEST_CASE("dynamic storage obeys the storage laws") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_storage<dynamic_storage>> tm;
-  REQUIRE(tm.add_resource_manager(a));
-  REQUIRE(tm.add_resource_manager(b));
+TEST_CASE_METHOD(registered_two_rm_world<dynamic_tm>, "dynamic storage obeys the storage laws") {
   check_storage_laws(tm, a, b);
 }
 
@@ -47,10 +38,7 @@ TEST_CASE("dynamic storage lets RMs come and go") {
   CHECK(tx2.commit());
 }
 
-TEST_CASE("static storage finds an RM by its type") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>> tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "static storage finds an RM by its type") {
   CHECK(&tm.storage().get<rm_b>() == &b);
   CHECK(static_storage<rm_a, rm_b>::rm_count == 2);
 }

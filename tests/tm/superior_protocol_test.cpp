@@ -25,14 +25,10 @@ using pumped_tm = kt::superior_transaction_manager<kt::with_transport<fault_tran
 
 TEST_CASE("a superior's commit reaches every subordinate's resource managers") {
   trio<inline_tm, kt::in_process_transport> w;
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  auto r = w.right.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  REQUIRE(kt::link_subordinate(w.top, t, w.right, r));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
-  auto e3 = r.enlist(w.right_rm);
+  linked_trio x(w);
+  auto& t = x.top;
+  auto& l = x.left;
+  auto& r = x.right;
   REQUIRE(t.commit());
   CHECK(l.outcome() == kt::transaction_outcome::committed);
   CHECK(r.outcome() == kt::transaction_outcome::committed);
@@ -75,14 +71,10 @@ TEST_CASE("the subordinate moves one phase per message of its superior and answe
 TEST_CASE("a subordinate's RM that rolls back makes the subordinate report ABORTED and the superior roll back") {
   trio<inline_tm, kt::in_process_transport> w;
   w.right_rm.answer(kt::notify::prepare, kt::reply::rollback());
-  auto t = w.top.begin();
-  auto l = w.left.begin(t.id());
-  auto r = w.right.begin(t.id());
-  REQUIRE(kt::link_subordinate(w.top, t, w.left, l));
-  REQUIRE(kt::link_subordinate(w.top, t, w.right, r));
-  auto e1 = t.enlist(w.top_rm);
-  auto e2 = l.enlist(w.left_rm);
-  auto e3 = r.enlist(w.right_rm);
+  linked_trio x(w);
+  auto& t = x.top;
+  auto& l = x.left;
+  auto& r = x.right;
   CHECK(t.commit().code() == code(errc::transaction_aborted));
   CHECK(t.reason() == kt::abort_reason::resource_manager);
   CHECK(r.outcome() == kt::transaction_outcome::aborted);

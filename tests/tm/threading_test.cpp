@@ -16,6 +16,7 @@ using namespace ktm::test;
 
 using st_static = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>,
                                                with_threading<single_threaded>>;
+using st_inline_array = volatile_transaction_manager<with_storage<inline_array_storage<2>>, with_threading<single_threaded>>;
 
 // Composition accepted.
 static_assert(std::is_same_v<basic_transaction_manager<>::threading_type, thread_safe>, "the default");
@@ -53,10 +54,7 @@ TEST_CASE("a plain virtual clock obeys the clock laws on one thread") {
   CHECK(c.advance() == 101);
 }
 
-TEST_CASE("a single-threaded TM commits") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM commits") {
   REQUIRE(tm.recover());
   const auto clock0 = tm.virtual_clock();
   auto tx = tm.begin();
@@ -79,10 +77,7 @@ TEST_CASE("a single-threaded TM commits") {
   CHECK(tx.protocol_errors() == 0);
 }
 
-TEST_CASE("a single-threaded TM rolls back") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM rolls back") {
   REQUIRE(tm.recover());
   a.clear();
   b.clear();
@@ -130,10 +125,7 @@ TEST_CASE("a single-threaded TM rolls back") {
   }
 }
 
-TEST_CASE("a single-threaded TM takes replies given later on the same thread") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM takes replies given later on the same thread") {
   REQUIRE(tm.recover());
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
@@ -157,10 +149,7 @@ TEST_CASE("a single-threaded TM takes replies given later on the same thread") {
   CHECK(b.commits == 1);
 }
 
-TEST_CASE("a blocking commit on a single-threaded TM does not wait for a later reply") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a blocking commit on a single-threaded TM does not wait for a later reply") {
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -171,33 +160,20 @@ TEST_CASE("a blocking commit on a single-threaded TM does not wait for a later r
   CHECK(tx.outcome() == transaction_outcome::committed);
 }
 
-TEST_CASE("a single-threaded TM obeys the dispatcher laws") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM obeys the dispatcher laws") {
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("a single-threaded TM with inline array storage obeys the dispatcher laws") {
-  rm_a a;
-  rm_b b;
-  volatile_transaction_manager<with_storage<inline_array_storage<2>>, with_threading<single_threaded>> tm;
-  REQUIRE(tm.add_resource_manager(a));
-  REQUIRE(tm.add_resource_manager(b));
+TEST_CASE_METHOD(registered_two_rm_world<st_inline_array>,
+                 "a single-threaded TM with inline array storage obeys the dispatcher laws") {
   check_dispatcher_laws(tm, a, b);
 }
 
-TEST_CASE("a single-threaded TM obeys the storage laws") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM obeys the storage laws") {
   check_storage_laws(tm, a, b);
 }
 
-TEST_CASE("a single-threaded TM may be handed to another thread") {
-  rm_a a;
-  rm_b b;
-  st_static tm{a, b};
+TEST_CASE_METHOD(two_rm_world<st_static>, "a single-threaded TM may be handed to another thread") {
   std::thread t([&] {
     auto tx = tm.begin();
     auto ea = tx.enlist(a);

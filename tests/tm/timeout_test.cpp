@@ -14,10 +14,7 @@ using namespace std::chrono_literals;
 using kinds = std::vector<notify>;
 using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
 
-TEST_CASE("an active transaction whose timeout expires gets ROLLBACK by itself") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an active transaction whose timeout expires gets ROLLBACK by itself") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   auto eb = tx.enlist(b);
@@ -30,10 +27,7 @@ TEST_CASE("an active transaction whose timeout expires gets ROLLBACK by itself")
   CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
 }
 
-TEST_CASE("a transaction still preparing when its timeout expires rolls back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a transaction still preparing when its timeout expires rolls back") {
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -48,10 +42,7 @@ TEST_CASE("a transaction still preparing when its timeout expires rolls back") {
   CHECK(d[0]->prepare_complete().code() == ktm::errc::invalid_state);  // too late
 }
 
-TEST_CASE("a timeout after the commit point changes nothing") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a timeout after the commit point changes nothing") {
   a.answer(notify::commit, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -64,10 +55,7 @@ TEST_CASE("a timeout after the commit point changes nothing") {
   CHECK(a.count(notify::rollback) == 0);
 }
 
-TEST_CASE("a transaction committed before its timeout is not rolled back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a transaction committed before its timeout is not rolled back") {
   {
     auto tx = tm.begin();
     auto ea = tx.enlist(a);
@@ -78,19 +66,13 @@ TEST_CASE("a transaction committed before its timeout is not rolled back") {
   CHECK(a.count(notify::rollback) == 0);
 }
 
-TEST_CASE("a timeout can only be set while active") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a timeout can only be set while active") {
   auto tx = tm.begin();
   REQUIRE(tx.commit());
   CHECK(tx.set_timeout(1s).code() == ktm::errc::invalid_state);
 }
 
-TEST_CASE("many transactions with short timeouts all roll back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "many transactions with short timeouts all roll back") {
   std::vector<std::unique_ptr<static_tm::transaction>> txs;
   std::vector<enlistment_handle> hs;
   for (int i = 0; i < 50; ++i) {

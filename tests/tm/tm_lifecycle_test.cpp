@@ -18,10 +18,7 @@ TEST_CASE("a TM has a guid identity, given or generated") {
   CHECK(t3.id() == id);
 }
 
-TEST_CASE("recovery takes a TM from initialized to online and sends TM_ONLINE to every RM") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "recovery takes a TM from initialized to online and sends TM_ONLINE to every RM") {
   CHECK(tm.state() == tm_state::initialized);
   auto r = tm.recover();
   REQUIRE(r);
@@ -41,19 +38,13 @@ TEST_CASE("registered RMs of a dynamic TM get TM_ONLINE") {
   CHECK(a.count(notify::tm_online) == 1);
 }
 
-TEST_CASE("transactions may run before recovery finished") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "transactions may run before recovery finished") {
   auto tx = tm.begin();
   auto e = tx.enlist(a);
   CHECK(tx.commit());
 }
 
-TEST_CASE("an offline TM refuses enlistments and rolls back commits") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an offline TM refuses enlistments and rolls back commits") {
   REQUIRE(tm.recover());
   auto tx = tm.begin();
   auto e = tx.enlist(a);

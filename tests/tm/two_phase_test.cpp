@@ -16,10 +16,7 @@ namespace {
 const kinds full_commit = {notify::preprepare, notify::prepare, notify::commit};
 }
 
-TEST_CASE("a commit sends preprepare, prepare and commit to each RM in order") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a commit sends preprepare, prepare and commit to each RM in order") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a, default_mask, enlistment_key(7));
   auto eb = tx.enlist(b, default_mask, enlistment_key(8));
@@ -41,29 +38,20 @@ TEST_CASE("a commit sends preprepare, prepare and commit to each RM in order") {
   CHECK(tx.protocol_errors() == 0);
 }
 
-TEST_CASE("a transaction uses the UOW id it is given") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a transaction uses the UOW id it is given") {
   const ktm::guid uow = ktm::guid::generate();
   auto tx = tm.begin(uow);
   CHECK(tx.id() == uow);
   CHECK(tm.begin().id() != tm.begin().id());
 }
 
-TEST_CASE("a commit with no enlistments commits at once") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a commit with no enlistments commits at once") {
   auto tx = tm.begin();
   REQUIRE(tx.commit());
   CHECK(tx.outcome() == transaction_outcome::committed);
 }
 
-TEST_CASE("an enlistment gets only the notifications in its mask") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an enlistment gets only the notifications in its mask") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a, notify::prepare | notify::commit | notify::rollback);
   auto eb = tx.enlist(b);
@@ -72,10 +60,7 @@ TEST_CASE("an enlistment gets only the notifications in its mask") {
   CHECK(b.kinds() == full_commit);
 }
 
-TEST_CASE("a read-only enlistment drops out of the second phase") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a read-only enlistment drops out of the second phase") {
   SECTION("answering read-only to PREPARE") { a.answer(notify::prepare, reply::read_only()); }
   SECTION("answering read-only to PREPREPARE") { a.answer(notify::preprepare, reply::read_only()); }
   auto tx = tm.begin();
@@ -87,10 +72,7 @@ TEST_CASE("a read-only enlistment drops out of the second phase") {
   CHECK((*ea)->status() == enlistment_status::read_only);
 }
 
-TEST_CASE("an enlistment that calls read_only before commit gets no notification") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an enlistment that calls read_only before commit gets no notification") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   auto eb = tx.enlist(b);
@@ -100,10 +82,7 @@ TEST_CASE("an enlistment that calls read_only before commit gets no notification
   CHECK(b.kinds() == full_commit);
 }
 
-TEST_CASE("when every enlistment is read-only the transaction commits with no commit notification") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "when every enlistment is read-only the transaction commits with no commit notification") {
   a.answer(notify::prepare, reply::read_only());
   b.answer(notify::preprepare, reply::read_only());
   auto tx = tm.begin();
@@ -114,10 +93,7 @@ TEST_CASE("when every enlistment is read-only the transaction commits with no co
   CHECK(b.kinds() == kinds{notify::preprepare});
 }
 
-TEST_CASE("an RM that rolls back in PREPARE rolls the transaction back") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an RM that rolls back in PREPARE rolls the transaction back") {
   b.answer(notify::prepare, reply::rollback());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -131,10 +107,7 @@ TEST_CASE("an RM that rolls back in PREPARE rolls the transaction back") {
   CHECK(b.kinds() == kinds{notify::preprepare, notify::prepare});  // it rolled back itself
 }
 
-TEST_CASE("an RM that rolls back in PREPREPARE stops the others getting PREPARE") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an RM that rolls back in PREPREPARE stops the others getting PREPARE") {
   a.answer(notify::preprepare, reply::rollback());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -144,10 +117,7 @@ TEST_CASE("an RM that rolls back in PREPREPARE stops the others getting PREPARE"
   CHECK(b.kinds() == kinds{notify::rollback});  // never reached PREPREPARE
 }
 
-TEST_CASE("an RM may roll back an active transaction through its enlistment") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an RM may roll back an active transaction through its enlistment") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   auto eb = tx.enlist(b);
@@ -158,10 +128,7 @@ TEST_CASE("an RM may roll back an active transaction through its enlistment") {
   CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
 }
 
-TEST_CASE("a client rollback sends ROLLBACK to every enlistment") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a client rollback sends ROLLBACK to every enlistment") {
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
   auto eb = tx.enlist(b);
@@ -172,10 +139,7 @@ TEST_CASE("a client rollback sends ROLLBACK to every enlistment") {
   CHECK(tx.internal_state() == tx_state::aborted);
 }
 
-TEST_CASE("an RM may answer later, from another thread") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an RM may answer later, from another thread") {
   a.answer(notify::prepare, reply::later());
   a.answer(notify::commit, reply::later());
   auto tx = tm.begin();
@@ -214,10 +178,7 @@ TEST_CASE("a handler may answer through its enlistment before returning later") 
   CHECK(r.second == ktm::errc::invalid_state);
 }
 
-TEST_CASE("a reply in the wrong phase is rejected with invalid_state") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a reply in the wrong phase is rejected with invalid_state") {
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -237,10 +198,7 @@ TEST_CASE("a reply in the wrong phase is rejected with invalid_state") {
   CHECK(fut.get());
 }
 
-TEST_CASE("an illegal returned reply is counted and read safely") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "an illegal returned reply is counted and read safely") {
   SECTION("reject to PREPARE reads as rollback") {
     a.answer(notify::prepare, reply::reject());
     auto tx = tm.begin();
@@ -259,10 +217,7 @@ TEST_CASE("an illegal returned reply is counted and read safely") {
   }
 }
 
-TEST_CASE("a late reply after a rollback is rejected") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a late reply after a rollback is rejected") {
   a.answer(notify::prepare, reply::later());
   b.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
@@ -277,10 +232,7 @@ TEST_CASE("a late reply after a rollback is rejected") {
   CHECK(a.kinds() == kinds{notify::preprepare, notify::prepare, notify::rollback});
 }
 
-TEST_CASE("recovery information is bounded and fixed once prepared") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "recovery information is bounded and fixed once prepared") {
   a.answer(notify::commit, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -296,10 +248,7 @@ TEST_CASE("recovery information is bounded and fixed once prepared") {
   CHECK(fut.get());
 }
 
-TEST_CASE("the description holds at most 64 characters") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "the description holds at most 64 characters") {
   auto tx = tm.begin();
   REQUIRE(tx.set_description(std::string(64, 'd')));
   CHECK(tx.description() == std::string(64, 'd'));

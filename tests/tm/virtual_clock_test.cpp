@@ -37,10 +37,7 @@ TEST_CASE("the clock never goes back under concurrent advance and merge") {
   CHECK(c.now() >= 40000 * 2 / 3);
 }
 
-TEST_CASE("the TM clock advances when a commit begins and is stamped on notifications") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "the TM clock advances when a commit begins and is stamped on notifications") {
   CHECK(tm.virtual_clock() == 1);
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
@@ -51,10 +48,7 @@ TEST_CASE("the TM clock advances when a commit begins and is stamped on notifica
   for (const event& e : a.events()) CHECK(e.clock == 2);
 }
 
-TEST_CASE("a larger clock value passed back by an RM is adopted by the TM") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a larger clock value passed back by an RM is adopted by the TM") {
   a.answer(notify::prepare, reply::done(100));
   b.answer(notify::prepare, reply::done(50));
   auto tx = tm.begin();
@@ -68,10 +62,7 @@ TEST_CASE("a larger clock value passed back by an RM is adopted by the TM") {
   CHECK(ev.back().clock == 100);  // COMMIT is stamped after the merge
 }
 
-TEST_CASE("a smaller clock value passed back is ignored") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a smaller clock value passed back is ignored") {
   tm.clock().merge(500);
   a.answer(notify::prepare, reply::later());
   auto tx = tm.begin();
@@ -82,10 +73,7 @@ TEST_CASE("a smaller clock value passed back is ignored") {
   CHECK(tm.virtual_clock() == 501);
 }
 
-TEST_CASE("a clock value passed with a reply from another thread is merged") {
-  rm_a a;
-  rm_b b;
-  static_tm tm{a, b};
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a clock value passed with a reply from another thread is merged") {
   a.answer(notify::commit, reply::later());
   auto tx = tm.begin();
   auto ea = tx.enlist(a);
