@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "examples/bank/bank.hpp"
@@ -22,6 +23,32 @@ void must(const R& r, const std::string& what) {
 }
 
 inline std::string shard_stream(std::size_t i) { return "shard" + std::to_string(i); }
+
+// Creates `dir` and any missing parents (like mkdir -p), each new entry made
+// durable by an fsync of the directory holding it.
+inline void make_durable_directory(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path p = fs::absolute(fs::path(dir)).lexically_normal();
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path q = p; !q.empty() && !fs::exists(q, ec); q = q.parent_path()) {
+    missing.push_back(q);
+    if (q == q.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST)
+      throw bank_error("cannot create directory " + it->string() + ": " + std::strerror(errno));
+    const std::string parent = it->parent_path().string();
+    const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      const int e = errno;
+      if (fd >= 0) ::close(fd);
+      throw bank_error("cannot sync directory " + parent + ": " + std::strerror(e));
+    }
+    ::close(fd);
+  }
+  if (!fs::is_directory(p, ec)) throw bank_error("not a directory: " + dir);
+}
 
 }  // namespace detail
 
@@ -105,6 +132,7 @@ inline void bank::init(const std::string& dir, std::int64_t accounts, std::int64
   if (shards < 1 || shards > 64) throw bank_error("--shards must be between 1 and 64");
   if (::access(bank_meta::path(dir).c_str(), F_OK) == 0)
     throw bank_error("a bank exists already: " + bank_meta::path(dir));
+  detail::make_durable_directory(dir);
   bank_meta m;
   m.accounts = accounts;
   m.balance = balance;

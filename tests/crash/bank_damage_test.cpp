@@ -100,3 +100,19 @@ TEST_CASE("init refuses a directory that holds a bank already") {
   require_clean_failure(run_bank({"init", dir, "--accounts", "5", "--balance", "1"}), {"bank.meta"});
   REQUIRE(run_bank({"verify", dir}).exit_code() == 0);
 }
+
+TEST_CASE("init creates the bank's directory and its missing parents") {
+  ktm::test::temp_dir tmp;
+  const std::string dir = (tmp.path() / "a" / "b").string();
+  REQUIRE(run_bank({"init", dir, "--accounts", "4", "--balance", "10", "--shards", "2"}).exit_code() == 0);
+  auto v = run_bank({"verify", dir});
+  REQUIRE(v.exit_code() == 0);
+  CHECK(v.out.find("accounts=4 total=40") != std::string::npos);
+}
+
+TEST_CASE("init on a path that is a file fails with one line naming it") {
+  ktm::test::temp_dir tmp;
+  const std::string file = (tmp.path() / "plain").string();
+  { std::ofstream(file) << "x"; }
+  require_clean_failure(run_bank({"init", file, "--accounts", "4", "--balance", "10"}), {"plain"});
+}
