@@ -5,18 +5,12 @@
 
 #include <string>
 
-#include "ktm/io/fault_injection.hpp"
 #include "tests/support/log_fixtures.hpp"
 
 using namespace ktm::log;
-using ktm::errc;
-using ktm::io::call_kind;
+using namespace ktm::test::crash_test_names;
 using ktm::io::fault;
-using ktm::io::fault_controller;
 using ktm::io::persistence;
-using ktm::test::as_bytes;
-using ktm::test::memory_storage;
-using fstore = ktm::io::fault_injection_storage<memory_storage>;
 using flog = ktm::log::log<fstore, tolerate_corrupted_tail>;
 
 namespace {
