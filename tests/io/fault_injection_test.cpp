@@ -346,6 +346,21 @@ TEST_CASE("garbage on command overwrites a given region of a device") {
   CHECK(region_zero(disk, 150, 1024 - 150));
 }
 
+namespace {
+// One call of kind k on file "f" of r (open) or on d; grow grows by 512.
+std::error_code call_of_kind(call_kind k, rig& r, device& d, bytes& buf, std::uint64_t& grow_to) {
+  switch (k) {
+    case call_kind::open: return r.s.open("f", open_mode::open_existing).code();
+    case call_kind::read: return d.read(0, buf);
+    case call_kind::write: return d.write(0, buf);
+    case call_kind::flush: return d.flush();
+    case call_kind::grow: return d.grow(grow_to += 512);
+    default: break;  // directory operations: their own test case
+  }
+  return {};
+}
+}  // namespace
+
 TEST_CASE("EIO or ENOSPC once on the nth call of each kind fails that call only") {
   const call_kind kinds[] = {call_kind::open, call_kind::read, call_kind::write, call_kind::flush,
                              call_kind::grow};
@@ -358,17 +373,7 @@ TEST_CASE("EIO or ENOSPC once on the nth call of each kind fails that call only"
       const auto id = r.ctl->fail_nth(k, 2, e, persistence::once);
       bytes buf = pattern(64, 1);
       std::uint64_t grow_to = 1024;
-      auto call = [&]() -> std::error_code {
-        switch (k) {
-          case call_kind::open: return r.s.open("f", open_mode::open_existing).code();
-          case call_kind::read: return f.read(0, buf);
-          case call_kind::write: return f.write(0, buf);
-          case call_kind::flush: return f.flush();
-          case call_kind::grow: return f.grow(grow_to += 512);
-          default: break;  // directory operations: their own test case
-        }
-        return {};
-      };
+      auto call = [&] { return call_of_kind(k, r, f, buf, grow_to); };
       CHECK_FALSE(call());
       const auto disk = r.disk("f");
       ktm::test::fill_pattern(buf, 2);
@@ -402,17 +407,7 @@ TEST_CASE("EIO or ENOSPC persistent from the nth call of a kind fails every late
       r.ctl->fail_nth(k, 2, e, persistence::persistent);
       bytes buf(64);
       std::uint64_t grow_to = 1024;
-      auto call = [&](device& d) -> std::error_code {
-        switch (k) {
-          case call_kind::open: return r.s.open("f", open_mode::open_existing).code();
-          case call_kind::read: return d.read(0, buf);
-          case call_kind::write: return d.write(0, buf);
-          case call_kind::flush: return d.flush();
-          case call_kind::grow: return d.grow(grow_to += 512);
-          default: break;  // directory operations: their own test case
-        }
-        return {};
-      };
+      auto call = [&](device& d) { return call_of_kind(k, r, d, buf, grow_to); };
       CHECK_FALSE(call(f));
       CHECK(call(f) == e);
       if (k == call_kind::flush) {
