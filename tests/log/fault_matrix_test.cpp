@@ -14,6 +14,8 @@
 // acknowledged record.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -468,7 +470,7 @@ void row7_workload(fstore& st, row7_outcome& out, IoFailed&& io_failed) {
 }  // namespace
 
 TEST_CASE("row 7: EIO or ENOSPC at every I/O call, once or persistent, is never acknowledged and loses nothing") {
-  std::uint64_t calls = 0;
+  std::uint64_t calls = 0, dir_calls = 0;
   {
     auto st = make_store();
     row7_outcome out;
@@ -476,6 +478,8 @@ TEST_CASE("row 7: EIO or ENOSPC at every I/O call, once or persistent, is never 
     REQUIRE(out.created);
     REQUIRE_FALSE(out.failed_op);
     calls = st.controller()->counts().total();
+    const auto c = st.controller()->counts();
+    dir_calls = c.removes() + c.renames() + c.directory_syncs();
     verify(st, out.m);
   }
   INFO("the workload makes " << calls << " I/O calls");
@@ -526,6 +530,8 @@ TEST_CASE("row 7: EIO or ENOSPC at every I/O call, once or persistent, is never 
       }
     }
   }
+  std::printf("row 7: %llu I/O calls (%llu of them remove, rename or directory sync), %d runs, %d fail-stops\n",
+              static_cast<unsigned long long>(calls), static_cast<unsigned long long>(dir_calls), runs, fail_stops);
   CHECK(runs == static_cast<int>(calls * 4));
   CHECK(failed_runs == runs);
   CHECK(fail_stops == runs);
