@@ -182,10 +182,14 @@ class transaction_core {
       if (!concurrent()) {
         nested_ = c_.held_;
         c_.held_ = true;
+        if (nested_) ++c_.entries_;
         return;
       }
       nested_ = detail::tl_holder == &c;
-      if (nested_) return;
+      if (nested_) {
+        ++c_.entries_;
+        return;
+      }
       c_.lock_.lock();
       if (c_.creator_ != &detail::tl_holder) c_.foreign_.store(true, std::memory_order_relaxed);
       prev_ = detail::tl_holder;
@@ -410,6 +414,10 @@ class transaction_core {
   std::uint32_t inflight_ = 0;    // deliveries held by asynchronous dispatchers
   std::uint32_t waiters_ = 0;
   std::uint32_t protocol_errors_ = 0;
+  // Nested guard entries: every call that reaches the transaction from a
+  // handler running under the driver's lock. Unchanged across a handler
+  // means the handler touched nothing (detail/straight_line_commit.hpp).
+  std::uint32_t entries_ = 0;
   bool need_send_ = false;        // the current phase's notifications are unsent
   bool client_decided_ = false;   // commit or rollback was called
   bool client_rolled_back_ = false;  // ... and it was rollback
