@@ -284,14 +284,16 @@ class transaction_core {
     if (clock > merge_clock_) merge_clock_ = clock;
   }
 
-  void finish_locked() noexcept {
+  [[gnu::always_inline]] void finish_locked() noexcept {
     progressed_ = true;
     if (done_.load(std::memory_order_relaxed)) return;
     done_.store(true, std::memory_order_release);
-    if (completion_) {
-      fire_ = std::move(completion_);
-      has_fire_ = true;
-    }
+    if (completion_) [[unlikely]] arm_completion_locked();
+  }
+  // The client's completion is due: the guard's release runs it.
+  [[gnu::noinline]] void arm_completion_locked() noexcept {
+    fire_ = std::move(completion_);
+    has_fire_ = true;
   }
 
   // Waits, without the lock, until pred() (evaluated under the lock) holds.

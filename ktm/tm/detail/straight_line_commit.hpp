@@ -72,8 +72,11 @@ struct straight_line_commit {
     // One notification for the phase; only the key differs per delivery.
     notification n{tx.id_, pi.kind, clock, {}};
     bool clean = true;
-    tx.tm_->storage().for_each_slot(tx.set_, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {
+    // Unused slots too: pi.from is never `unused`, so the status test below
+    // skips them (and the general code skips them when !clean).
+    tx.tm_->storage().for_each_slot_unfiltered(tx.set_, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {
       if (!clean) {
+        if (e.status() == enlistment_status::unused) return;
         tx.template send_one_locked<P>(e, inv, clock);
         return;
       }
