@@ -66,7 +66,7 @@ class basic_transaction : public transaction_core {
   basic_transaction& operator=(const basic_transaction&) = delete;
 
   ~basic_transaction() {
-    wind_down();
+    if (!settled()) [[unlikely]] wind_down();
     if (has_superior_) [[unlikely]] sink_->forget(id_);
   }
 
@@ -88,13 +88,15 @@ class basic_transaction : public transaction_core {
   }
 
  private:
-  void wind_down() {
-    if constexpr (!TM::concurrent) {
-      // One thread, inline handlers, no timer: finished means settled.
-      if (is_done() && pending_ == 0) return;
-    } else {
-      if (settled_on_creator_thread()) return;
-    }
+  // Nothing can refer to the transaction any more: destroying it needs no wind-down.
+  bool settled() const noexcept {
+    // single_threaded: one thread, inline handlers, no timer: finished means settled.
+    if constexpr (!TM::concurrent) return is_done() && pending_ == 0;
+    else return settled_on_creator_thread();
+  }
+
+  // Rolls back if not prepared, then waits until nothing is outstanding.
+  [[gnu::noinline]] void wind_down() {
     bool timer;
     {
       tguard g(*this);
@@ -132,7 +134,7 @@ class basic_transaction : public transaction_core {
   // a rollback; also already_enlisted, rm_not_found, capacity_exhausted,
   // volatile_tm_durable_rm, tm_not_online.
   template <class R>
-  result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
+  [[gnu::always_inline]] result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
     static_assert(check_resource_manager<R>());
     // single_threaded: the guard would only mark the transaction held, and
     // nothing enlist_locked calls looks at that or completes anything.
@@ -176,7 +178,7 @@ class basic_transaction : public transaction_core {
   // errc::commit_requested when it was not decided during the call). Under single_threaded, errc::invalid_state
   // too when an RM answered later(): nothing could answer while this waits
   // (use commit_async()).
-  result<void> commit() {
+  [[gnu::always_inline]] result<void> commit() {
     {
       tguard g(*this);
       if (std::error_code ec = start_commit_locked()) return ec;
@@ -232,7 +234,7 @@ class basic_transaction : public transaction_core {
 
  private:
   template <class R>
-  result<enlistment_handle> enlist_locked(R& rm, notification_mask mask, enlistment_key key) {
+  [[gnu::always_inline]] result<enlistment_handle> enlist_locked(R& rm, notification_mask mask, enlistment_key key) {
     if (tm_->state() == tm_state::offline) return tm_->offline_error();
     const tx_state s = internal_state();
     if (s == tx_state::rolling_back || s == tx_state::aborted) return errc::transaction_aborted;

@@ -178,7 +178,7 @@ class transaction_core {
     }
 
    public:
-    explicit basic_guard(const transaction_core& c) noexcept : c_(const_cast<transaction_core&>(c)) {
+    [[gnu::always_inline]] explicit basic_guard(const transaction_core& c) noexcept : c_(const_cast<transaction_core&>(c)) {
       if (!concurrent()) {
         nested_ = c_.held_;
         c_.held_ = true;
@@ -197,7 +197,7 @@ class transaction_core {
     }
     basic_guard(const basic_guard&) = delete;
     basic_guard& operator=(const basic_guard&) = delete;
-    ~basic_guard() {
+    [[gnu::always_inline]] ~basic_guard() {
       if (nested_) return;
       const bool conc = concurrent();
       if (conc) {
