@@ -86,19 +86,23 @@ struct straight_line_commit {
         return;
       }
       enlistment_access::set_status(e, pi.awaiting);
-      ++tx.pending_;
       n.key = e.key();
       const reply r = tx.template deliver<pi.kind>(inv, e, n);
       if (tx.entries_ == seen && r.what() == reply::kind::done) [[likely]] {
         enlistment_access::set_status(e, pi.done);
-        --tx.pending_;
-        tx.progressed_ = true;
         tx.note_clock_locked(r.clock());
         return;
       }
+      // The outstanding reply is counted only now: nothing reads pending_
+      // while a handler runs under the driver's lock (its readers are the
+      // driver and outermost guards), and whatever the handler settled
+      // through the enlistment counted down already, so the sum is the
+      // general loop's.
+      ++tx.pending_;
       clean = false;
       tx.template apply_delivered_locked<P>(e, r);
     });
+    tx.progressed_ = true;
     if (tx.merge_clock_ != 0) {
       tx.tm_->clock().merge(tx.merge_clock_);
       tx.merge_clock_ = 0;
