@@ -238,7 +238,7 @@ class basic_transaction : public transaction_core {
     return f;
   }
 
-  std::error_code start_commit_locked();
+  [[gnu::always_inline]] std::error_code start_commit_locked();
 
   std::error_code start_rollback_locked();
 
