@@ -6,8 +6,11 @@
 // the return type of every fallible call above the block devices.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
+#include <new>
 #include <string>
+#include <type_traits>
 #include <system_error>
 #include <utility>
 #include <variant>
@@ -60,54 +63,141 @@ struct failure {
   }
 };
 
-// A T or a failure. Accessing the wrong alternative is a contract violation.
+// A T or a failure. Accessing the wrong alternative is a contract violation
+// (checked by assert). The success path never builds a failure: the two
+// share storage, and only the one held is constructed and destroyed.
 template <class T>
 class [[nodiscard]] result {
  public:
-  result(T v) : v_(std::in_place_index<0>, std::move(v)) {}
-  result(failure f) : v_(std::in_place_index<1>, std::move(f)) {}
-  result(errc e, position p = {}) : v_(std::in_place_index<1>, failure(e, p)) {}
-  result(std::error_code c) : v_(std::in_place_index<1>, failure(c)) {}
+  result(T v) noexcept(std::is_nothrow_move_constructible_v<T>) : ok_(true) { ::new (&v_) T(std::move(v)); }
+  result(failure f) noexcept : ok_(false) { ::new (&f_) failure(std::move(f)); }
+  result(errc e, position p = {}) : ok_(false) { ::new (&f_) failure(e, p); }
+  result(std::error_code c) noexcept : ok_(false) { ::new (&f_) failure(c); }
 
-  bool has_value() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
+  result(const result& o) requires std::is_copy_constructible_v<T> : ok_(o.ok_) {
+    if (ok_) ::new (&v_) T(o.v_);
+    else ::new (&f_) failure(o.f_);
+  }
+  result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
+    requires std::is_move_constructible_v<T> : ok_(o.ok_) {
+    if (ok_) ::new (&v_) T(std::move(o.v_));
+    else ::new (&f_) failure(std::move(o.f_));
+  }
+  result& operator=(const result& o) requires std::is_copy_constructible_v<T> {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      if (ok_) ::new (&v_) T(o.v_);
+      else ::new (&f_) failure(o.f_);
+    }
+    return *this;
+  }
+  result& operator=(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
+    requires std::is_move_constructible_v<T> {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      if (ok_) ::new (&v_) T(std::move(o.v_));
+      else ::new (&f_) failure(std::move(o.f_));
+    }
+    return *this;
+  }
+  ~result() { destroy(); }
 
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  bool has_value() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+
+  T& value() & { return assert(ok_), v_; }
+  const T& value() const& { return assert(ok_), v_; }
+  T&& value() && { return assert(ok_), std::move(v_); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const failure& error() const& { return std::get<1>(v_); }
-  failure&& error() && { return std::get<1>(std::move(v_)); }
-  std::error_code code() const noexcept {
-    return has_value() ? std::error_code{} : std::get<1>(v_).code;
-  }
-
- private:
-  std::variant<T, failure> v_;
-};
-
-template <>
-class [[nodiscard]] result<void> {
- public:
-  result() = default;
-  result(failure f) : f_(std::move(f)), ok_(false) {}
-  result(errc e, position p = {}) : f_(e, p), ok_(false) {}
-  // An empty error_code is success, so `return dev.flush();` works.
-  result(std::error_code c) : f_(c), ok_(!c) {}
-
-  bool has_value() const noexcept { return ok_; }
-  explicit operator bool() const noexcept { return ok_; }
-  const failure& error() const& { return f_; }
-  failure&& error() && { return std::move(f_); }
+  const failure& error() const& { return assert(!ok_), f_; }
+  failure&& error() && { return assert(!ok_), std::move(f_); }
   std::error_code code() const noexcept { return ok_ ? std::error_code{} : f_.code; }
 
  private:
-  failure f_{};
+  void destroy() noexcept {
+    if (ok_) v_.~T();
+    else f_.~failure();
+  }
+
+  union {
+    T v_;
+    failure f_;
+  };
+  bool ok_;
+};
+
+// Success or a failure. Success holds no failure (none is built); error()
+// on a success reads as a failure with an empty code, as it always did.
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  result() noexcept {}
+  result(failure f) noexcept : ok_(false), has_f_(true) { ::new (&f_) failure(std::move(f)); }
+  result(errc e, position p = {}) : ok_(false), has_f_(true) { ::new (&f_) failure(e, p); }
+  // An empty error_code is success, so `return dev.flush();` works.
+  result(std::error_code c) noexcept : ok_(!c), has_f_(!!c) {
+    if (c) ::new (&f_) failure(c);
+  }
+
+  result(const result& o) : ok_(o.ok_), has_f_(o.has_f_) {
+    if (has_f_) ::new (&f_) failure(o.f_);
+  }
+  result(result&& o) noexcept : ok_(o.ok_), has_f_(o.has_f_) {
+    if (has_f_) ::new (&f_) failure(std::move(o.f_));
+  }
+  result& operator=(const result& o) {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      has_f_ = o.has_f_;
+      if (has_f_) ::new (&f_) failure(o.f_);
+    }
+    return *this;
+  }
+  result& operator=(result&& o) noexcept {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      has_f_ = o.has_f_;
+      if (has_f_) ::new (&f_) failure(std::move(o.f_));
+    }
+    return *this;
+  }
+  ~result() { destroy(); }
+
+  bool has_value() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
+  const failure& error() const& { return has_f_ ? f_ : no_failure(); }
+  failure&& error() && {
+    if (!has_f_) {
+      ::new (&f_) failure();
+      has_f_ = true;
+    }
+    return std::move(f_);
+  }
+  std::error_code code() const noexcept { return ok_ ? std::error_code{} : f_.code; }
+
+ private:
+  static const failure& no_failure() noexcept {
+    static const failure none{};
+    return none;
+  }
+  void destroy() noexcept {
+    if (has_f_) f_.~failure();
+    has_f_ = false;
+  }
+
+  union {
+    failure f_;
+  };
   bool ok_ = true;
+  bool has_f_ = false;  // f_ is alive
 };
 
 }  // namespace ktm

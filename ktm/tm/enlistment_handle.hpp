@@ -51,11 +51,14 @@ class enlistment_handle {
       case enlistment_status::awaiting_commit:
       case enlistment_status::awaiting_rollback:
       case enlistment_status::needs_rollback: return;
-      default: e->transaction().on_handle_dropped(*e);
+      default: drop(*e);
     }
   }
 
  private:
+  // Out of line: dropping a settled handle (the common case) stays small.
+  [[gnu::noinline]] static void drop(enlistment& e) { e.transaction().on_handle_dropped(e); }
+
   enlistment* e_ = nullptr;
 };
 

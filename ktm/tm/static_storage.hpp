@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstddef>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -68,6 +69,15 @@ class static_storage {
     }(std::make_index_sequence<sizeof...(RMs)>{});
   }
 
+  // The same over every slot, unused ones too: for a caller whose own test
+  // of the status rules unused slots out.
+  template <class F>
+  [[gnu::always_inline]] void for_each_slot_unfiltered(set_type& set, F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) __attribute__((always_inline)) {
+      (f(set[I], detail::static_invoker<rm_at<I>>(boost::hana::at_c<I>(rms_))), ...);
+    }(std::make_index_sequence<sizeof...(RMs)>{});
+  }
+
   template <class F>
   void for_each_rm(F&& f) {
     boost::hana::for_each(rms_, [&](auto* rm) {
@@ -86,9 +96,10 @@ class static_storage {
   [[gnu::always_inline]] void visit_slot(set_type& set, F& f) {
     enlistment& e = set[I];
     if (e.status() == enlistment_status::unused) return;
-    using R = std::remove_pointer_t<std::decay_t<decltype(boost::hana::at_c<I>(rms_))>>;
-    f(e, detail::static_invoker<R>(boost::hana::at_c<I>(rms_)));
+    f(e, detail::static_invoker<rm_at<I>>(boost::hana::at_c<I>(rms_)));
   }
+  template <std::size_t I>
+  using rm_at = std::tuple_element_t<I, std::tuple<RMs...>>;
 
   boost::hana::tuple<RMs*...> rms_;
 };

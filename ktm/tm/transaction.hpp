@@ -25,6 +25,13 @@
 // runs the commit phase, then COMMIT_COMPLETE; ROLLBACK rolls back, then
 // ROLLBACK_COMPLETE. A rollback of its own (RM, client, timeout) before it
 // prepared is reported as ABORTED. Never single-phase.
+//
+// The class declares everything; the longer member definitions are in
+// detail/ headers included at the end of this one, by concern:
+// transaction_client.hpp (commit, rollback, destruction), transaction_phases.hpp
+// (sending the phases, moving between them), transaction_commit_log.hpp (the
+// log records), transaction_subordinate.hpp (driven by a superior TM), and
+// straight_line_commit.hpp (the fully static fast path).
 #pragma once
 
 #include <cassert>
@@ -66,7 +73,7 @@ class basic_transaction : public transaction_core {
   basic_transaction& operator=(const basic_transaction&) = delete;
 
   ~basic_transaction() {
-    wind_down();
+    if (!settled()) [[unlikely]] wind_down();
     if (has_superior_) [[unlikely]] sink_->forget(id_);
   }
 
@@ -88,41 +95,15 @@ class basic_transaction : public transaction_core {
   }
 
  private:
-  void wind_down() {
-    if constexpr (!TM::concurrent) {
-      // One thread, inline handlers, no timer: finished means settled.
-      if (is_done() && pending_ == 0) return;
-    } else {
-      if (settled_on_creator_thread()) return;
-    }
-    bool timer;
-    {
-      tguard g(*this);
-      if (is_before_prepared(internal_state())) {
-        request_rollback_locked(abort_reason::destroyed);
-        drive_locked();
-      }
-      if (is_done() && pending_ == 0 && inflight_ == 0 && !timer_armed_) return;
-      timer = timer_armed_;
-    }
-    if (timer) tm_->timer().cancel(*this);
-    if constexpr (!TM::concurrent) {
-      // Only this thread could answer what is still outstanding.
-      [[maybe_unused]] const bool settled = wait_until([&] { return is_done() && pending_ == 0; });
-      assert(settled && "single_threaded: a transaction was destroyed with replies outstanding");
-      return;
-    }
-    wait_until([&] { return is_done() && pending_ == 0; });
-    if constexpr (!dispatcher_type::is_inline) {
-      std::size_t dropped = 0;
-      tm_->storage().for_each_slot(set_, [&](enlistment&, const auto& inv) {
-        dropped += tm_->dispatcher().cancel(inv, *this);
-      });
-      tguard g(*this);
-      inflight_ -= static_cast<std::uint32_t>(dropped);
-    }
-    wait_until([&] { return inflight_ == 0; });
+  // Nothing can refer to the transaction any more: destroying it needs no wind-down.
+  bool settled() const noexcept {
+    // single_threaded: one thread, inline handlers, no timer: finished means settled.
+    if constexpr (!TM::concurrent) return is_done() && pending_ == 0;
+    else return settled_on_creator_thread();
   }
+
+  // Rolls back if not prepared, then waits until nothing is outstanding.
+  [[gnu::noinline]] void wind_down();
 
  public:
 
@@ -132,7 +113,7 @@ class basic_transaction : public transaction_core {
   // a rollback; also already_enlisted, rm_not_found, capacity_exhausted,
   // volatile_tm_durable_rm, tm_not_online.
   template <class R>
-  result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
+  [[gnu::always_inline]] result<enlistment_handle> enlist(R& rm, notification_mask mask = default_mask, enlistment_key key = {}) {
     static_assert(check_resource_manager<R>());
     // single_threaded: the guard would only mark the transaction held, and
     // nothing enlist_locked calls looks at that or completes anything.
@@ -176,11 +157,11 @@ class basic_transaction : public transaction_core {
   // errc::commit_requested when it was not decided during the call). Under single_threaded, errc::invalid_state
   // too when an RM answered later(): nothing could answer while this waits
   // (use commit_async()).
-  result<void> commit() {
+  [[gnu::always_inline]] result<void> commit() {
     {
       tguard g(*this);
       if (std::error_code ec = start_commit_locked()) return ec;
-      drive_locked();
+      drive_commit_locked();
     }
     if (!is_done() && !wait_until([&] { return is_done(); }))
       return has_superior_ ? errc::commit_requested : errc::invalid_state;
@@ -232,7 +213,7 @@ class basic_transaction : public transaction_core {
 
  private:
   template <class R>
-  result<enlistment_handle> enlist_locked(R& rm, notification_mask mask, enlistment_key key) {
+  [[gnu::always_inline]] result<enlistment_handle> enlist_locked(R& rm, notification_mask mask, enlistment_key key) {
     if (tm_->state() == tm_state::offline) return tm_->offline_error();
     const tx_state s = internal_state();
     if (s == tx_state::rolling_back || s == tx_state::aborted) return errc::transaction_aborted;
@@ -257,54 +238,28 @@ class basic_transaction : public transaction_core {
     return f;
   }
 
-  std::error_code start_commit_locked() {
-    if (client_decided_) return errc::invalid_state;
-    const tx_state s = internal_state();
-    if (s == tx_state::rolling_back || s == tx_state::aborted) {
-      client_decided_ = true;
-      return errc::transaction_aborted;
+  [[gnu::always_inline]] std::error_code start_commit_locked();
+
+  std::error_code start_rollback_locked();
+
+  // drive_locked() right after start_commit_locked(): its first round, the
+  // straight-line commit, inline in commit() (no call, no register saves).
+  [[gnu::always_inline]] void drive_commit_locked() {
+    if constexpr (detail::straight_line_commit<basic_transaction>::applies) {
+      if (merge_clock_ != 0) {
+        tm_->clock().merge(merge_clock_);
+        merge_clock_ = 0;
+      }
+      if (straight_line_ready_locked() && detail::straight_line_commit<basic_transaction>::run(*this)) return;
     }
-    if (has_superior_) [[unlikely]] {  // the superior decides
-      client_decided_ = true;
-      if (!is_done()) post_locked(superior_message_kind::commit_request);
-      return {};
-    }
-    if (s != tx_state::active) return errc::invalid_state;
-    client_decided_ = true;
-    if (tm_->state() == tm_state::offline) {
-      request_rollback_locked(abort_reason::tm_offline);
-      drive_locked();
-      return tm_->offline_error();
-    }
-    clock_ = tm_->clock().advance();
-    enlistment* candidate = nullptr;
-    unsigned live = 0;
-    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
-      if (e.status() != enlistment_status::active) return;
-      ++live;
-      if (e.mask().has(notify::single_phase_commit)) candidate = &e;
-    });
-    if (live == 1 && candidate) {
-      single_phase_ = candidate;
-      set_state_locked(tx_state::single_phase_committing);
-    } else {
-      set_state_locked(tx_state::prepreparing);
-    }
-    need_send_ = true;
-    return {};
+    drive_locked();
   }
 
-  std::error_code start_rollback_locked() {
-    if (client_decided_) return errc::invalid_state;
-    const tx_state s = internal_state();
-    if (s == tx_state::rolling_back || s == tx_state::aborted) {
-      client_decided_ = client_rolled_back_ = true;
-      return {};
-    }
-    if (!is_before_prepared(s)) return errc::invalid_state;
-    client_decided_ = client_rolled_back_ = true;
-    request_rollback_locked(abort_reason::client);
-    return {};
+  // The straight-line commit may start: PREPREPARE is to be sent, nothing
+  // else is due. Not for a subordinate: its superior paces the phases.
+  bool straight_line_ready_locked() const noexcept {
+    return need_send_ && rollback_requested_ == abort_reason::none && !has_superior_ &&
+           internal_state() == tx_state::prepreparing;
   }
 
   // Runs the protocol forward as far as it goes without waiting. Lock held.
@@ -315,10 +270,7 @@ class basic_transaction : public transaction_core {
         merge_clock_ = 0;
       }
       if constexpr (detail::straight_line_commit<basic_transaction>::applies) {
-        // Not for a subordinate: its superior paces the phases.
-        if (need_send_ && rollback_requested_ == abort_reason::none && !has_superior_ &&
-            internal_state() == tx_state::prepreparing && detail::straight_line_commit<basic_transaction>::run(*this))
-          return;
+        if (straight_line_ready_locked() && detail::straight_line_commit<basic_transaction>::run(*this)) return;
       }
       if (rollback_requested_ != abort_reason::none) {
         begin_rollback_locked();
@@ -333,28 +285,7 @@ class basic_transaction : public transaction_core {
     }
   }
 
-  void begin_rollback_locked() {
-    const abort_reason why = std::exchange(rollback_requested_, abort_reason::none);
-    const tx_state s = internal_state();
-    if (!is_before_prepared(s) && s != tx_state::prepared) return;  // too late
-    set_state_locked(tx_state::rolling_back);
-    reason_ = why;
-    pending_ = 0;
-    progressed_ = true;
-    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
-      switch (e.status()) {
-        case enlistment_status::active:
-        case enlistment_status::awaiting_preprepare:
-        case enlistment_status::preprepared:
-        case enlistment_status::awaiting_prepare:
-        case enlistment_status::prepared:
-          detail::enlistment_access::set_status(e, enlistment_status::needs_rollback);
-          break;
-        default: break;
-      }
-    });
-    need_send_ = true;
-  }
+  void begin_rollback_locked();
 
   // What each phase sends: the notification, the status an enlistment must
   // have to get it, the status while it is outstanding, the status when its
@@ -376,192 +307,35 @@ class basic_transaction : public transaction_core {
   }
 
   // Sends the current phase's notification to every enlistment due one.
-  void send_phase_locked() {
-    switch (internal_state()) {
-      case tx_state::prepreparing: return send_phase_locked<tx_state::prepreparing>();
-      case tx_state::preparing: return send_phase_locked<tx_state::preparing>();
-      case tx_state::single_phase_committing: return send_phase_locked<tx_state::single_phase_committing>();
-      case tx_state::committing: return send_phase_locked<tx_state::committing>();
-      case tx_state::rolling_back: return send_phase_locked<tx_state::rolling_back>();
-      case tx_state::in_doubt: return send_phase_locked<tx_state::in_doubt>();
-      default: return;
-    }
-  }
+  void send_phase_locked();
 
   // One phase, specialised at compile time: with static_storage and the
   // inline dispatcher each delivery is a direct call of the handler.
   template <tx_state Phase>
-  [[gnu::always_inline]] void send_phase_locked() {
-    static constexpr phase_info pi = info_of(Phase);
-    const std::uint64_t clock = tm_->clock().now();
-    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {
-      // A reply moved the protocol on (or asked for a rollback): stop.
-      if (internal_state() != Phase || rollback_requested_ != abort_reason::none) return;
-      // const: the handler cannot change it, so the kind stays a constant.
-      const notification n{id_, pi.kind, clock, e.key()};
-      if constexpr (Phase == tx_state::in_doubt) {  // informational, no answer
-        if (&e == single_phase_ || !e.mask().has(pi.kind)) return;
-        deliver<pi.kind>(inv, e, n);
-        return;
-      } else {
-        if constexpr (Phase == tx_state::single_phase_committing) {
-          if (&e != single_phase_) return;
-        }
-        if (e.status() != pi.from) return;
-        if (!e.mask().has(pi.kind)) {
-          detail::enlistment_access::set_status(e, pi.skipped);
-          return;
-        }
-        detail::enlistment_access::set_status(e, pi.awaiting);
-        ++pending_;
-        const reply r = deliver<pi.kind>(inv, e, n);
-        if constexpr (Phase != tx_state::single_phase_committing) {
-          // The common answer, applied as apply_reply_locked would.
-          if (r.what() == reply::kind::done && e.status() == pi.awaiting) {
-            detail::enlistment_access::set_status(e, pi.done);
-            --pending_;
-            progressed_ = true;
-            note_clock_locked(r.clock());
-            return;
-          }
-        }
-        if (!r.is_later()) apply_returned_locked(e, pi.kind, r);
-      }
-    });
-  }
+  [[gnu::always_inline]] void send_phase_locked();
+
+  // Phase's notification to e, if e is due one, and its returned reply applied.
+  template <tx_state Phase, class Invoker>
+  [[gnu::always_inline]] void send_one_locked(enlistment& e, const Invoker& inv, std::uint64_t clock);
+
+  // Applies the reply r that e's handler returned for Phase's notification.
+  template <tx_state Phase>
+  [[gnu::always_inline]] void apply_delivered_locked(enlistment& e, reply r);
 
   template <notify K, class Invoker>
-  reply deliver(const Invoker& inv, enlistment& e, const notification& n) {
-    if constexpr (!dispatcher_type::is_inline) ++inflight_;
-    if constexpr (requires { tm_->dispatcher().template dispatch_as<K>(inv, &e, n); })
-      return tm_->dispatcher().template dispatch_as<K>(inv, &e, n);
-    else return tm_->dispatcher().dispatch(inv, &e, n);
-  }
+  reply deliver(const Invoker& inv, enlistment& e, const notification& n);
 
   // The current phase is complete (nothing pending): move to the next.
   // Returns false when there is nothing more to do now.
-  bool advance_locked() {
-    switch (internal_state()) {
-      case tx_state::prepreparing:
-        set_state_locked(tx_state::preprepared);
-        if (has_superior_ && !superior_prepare_) [[unlikely]] {
-          post_locked(superior_message_kind::preprepare_complete);
-          return false;
-        }
-        set_state_locked(tx_state::preparing);
-        need_send_ = true;
-        return true;
-      case tx_state::preparing:
-        set_state_locked(tx_state::prepared);
-        if (has_superior_) [[unlikely]] return prepared_for_superior_locked();
-        if (!log_commit_locked()) {
-          request_rollback_locked(abort_reason::log_failure);
-          return true;
-        }
-        set_state_locked(tx_state::committing);
-        need_send_ = true;
-        return true;
-      case tx_state::committing:
-        set_state_locked(tx_state::committed);
-        log_end_locked();
-        finish_locked();
-        if (has_superior_) [[unlikely]] post_locked(superior_message_kind::commit_complete);
-        return false;
-      case tx_state::rolling_back:
-        set_state_locked(tx_state::aborted);
-        if (has_superior_) [[unlikely]] {
-          log_end_locked();  // closes a prepared record
-          post_locked(reason_ == abort_reason::superior ? superior_message_kind::rollback_complete
-                                                        : superior_message_kind::aborted);
-        }
-        [[fallthrough]];
-      case tx_state::committed:
-      case tx_state::aborted:
-      case tx_state::in_doubt: finish_locked(); return false;
-      default: return false;
-    }
-  }
+  bool advance_locked();
 
   // ---- with a superior ----
 
   // A message of the superior (no lock held). Repeats are answered again.
-  void on_superior(const superior_message& m) {
-    using k = superior_message_kind;
-    tguard g(*this);
-    note_clock_locked(m.clock);
-    const tx_state s = internal_state();
-    k what = m.kind;
-    if (what == k::outcome) {
-      if (m.outcome == transaction_outcome::committed) what = k::commit;
-      else if (m.outcome == transaction_outcome::aborted) what = k::rollback;
-      else return;
-    }
-    switch (what) {
-      case k::preprepare:
-      case k::prepare:
-        if (s == tx_state::active) {
-          clock_ = tm_->clock().advance();
-          superior_prepare_ = what == k::prepare;
-          set_state_locked(tx_state::prepreparing);
-          need_send_ = true;
-        } else if (s == tx_state::preprepared && what == k::prepare) {
-          set_state_locked(tx_state::preparing);
-          need_send_ = true;
-        } else if (s == tx_state::preprepared) {
-          post_locked(k::preprepare_complete);
-        } else if (s == tx_state::prepared) {
-          post_locked(k::prepare_complete);
-        } else if (s == tx_state::aborted) {
-          post_locked(k::aborted);
-        } else if (s == tx_state::committed) {
-          post_locked(k::read_only);
-        }
-        break;
-      case k::commit:
-        if (s == tx_state::prepared) {
-          // The superior's decision: forced before any RM commits, so that
-          // COMMIT_COMPLETE never leaves the transaction to presumed abort.
-          // A log failure makes the TM fail-stop: it stays prepared, and the
-          // superior redelivers the outcome after the restart.
-          if (!log_commit_locked()) break;
-          set_state_locked(tx_state::committing);
-          need_send_ = true;
-        } else if (s == tx_state::committed) {
-          post_locked(k::commit_complete);
-        }
-        break;
-      case k::rollback:
-        if (is_before_prepared(s) || s == tx_state::prepared) {
-          request_rollback_locked(abort_reason::superior);
-        } else if (s == tx_state::aborted) {
-          post_locked(k::rollback_complete);
-        }
-        break;
-      default: break;
-    }
-    if (!g.nested()) drive_locked();
-  }
+  void on_superior(const superior_message& m);
 
   // Prepared under a superior: log it, tell the superior, wait for its decision.
-  bool prepared_for_superior_locked() {
-    bool any = false;
-    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
-      any = any || e.status() == enlistment_status::prepared;
-    });
-    if (!any) {  // nothing to commit here: drop out of the superior's transaction
-      set_state_locked(tx_state::committing);
-      set_state_locked(tx_state::committed);
-      finish_locked();
-      post_locked(superior_message_kind::read_only);
-      return false;
-    }
-    if (!log_record_locked(detail::tm_record_type::prepared)) {
-      request_rollback_locked(abort_reason::log_failure);
-      return true;
-    }
-    post_locked(superior_message_kind::prepare_complete);
-    return false;
-  }
+  bool prepared_for_superior_locked();
 
   // The commit point: force a commit record naming every prepared
   // enlistment. Compiles to nothing for a volatile TM.
@@ -569,34 +343,20 @@ class basic_transaction : public transaction_core {
 
   // A commit record, or (with a superior) a prepared record that also names
   // the superior TM; forced.
-  bool log_record_locked(detail::tm_record_type type) {
-    if constexpr (log_type::durable) {
-      detail::tm_record_writer w(type, clock_, id_);
-      if (type == detail::tm_record_type::prepared) w.set_superior(superior_);
-      tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
-        if (e.status() == enlistment_status::prepared)
-          w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
-      });
-      if (w.count() == 0) return true;  // all read-only
-      w.set_description(std::string_view(desc_, desc_len_));
-      if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
-      logged_ = true;
-    }
-    return true;
-  }
+  bool log_record_locked(detail::tm_record_type type);
 
   // Every COMMIT answered: the end record, queued (lazy). A lost end record
   // only means COMMIT is redelivered at recovery, which RMs tolerate.
-  void log_end_locked() {
-    if constexpr (log_type::durable) {
-      if (!logged_) return;
-      detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
-      (void)tm_->log().append(w.bytes(), log_append_mode::queue_only);
-    }
-  }
+  void log_end_locked();
 
   TM* tm_;
   typename storage_type::set_type set_{};
 };
 
 }  // namespace ktm::tm
+
+// The member definitions, by concern.
+#include "ktm/tm/detail/transaction_client.hpp"
+#include "ktm/tm/detail/transaction_commit_log.hpp"
+#include "ktm/tm/detail/transaction_phases.hpp"
+#include "ktm/tm/detail/transaction_subordinate.hpp"

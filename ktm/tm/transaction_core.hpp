@@ -19,6 +19,10 @@
 // the outermost guard posts them to the TM's superior_sink after unlocking
 // (never a lock across a send). Transactions of a TM without a transport
 // never fill the outbox and pay one emptiness test per release.
+//
+// The reply rules (applying an RM's reply to its enlistment) are defined in
+// detail/transaction_replies.hpp, the superior side in
+// detail/transaction_superior.hpp; both are included at the end of this header.
 #pragma once
 
 #include <atomic>
@@ -126,32 +130,12 @@ class transaction_core {
   // again when a message may have been lost: commit_request (the client
   // committed, the superior has not started), request_outcome (prepared, no
   // outcome yet), or kind 0 (nothing).
-  superior_message_kind superior_wait() const {
-    guard g(*this);
-    if (!has_superior_) return {};
-    switch (internal_state()) {
-      case tx_state::active:
-        return client_decided_ && !client_rolled_back_ ? superior_message_kind::commit_request
-                                                       : superior_message_kind{};
-      case tx_state::prepared: return superior_message_kind::request_outcome;
-      default: return {};
-    }
-  }
+  superior_message_kind superior_wait() const;
   // A message of the superior for this transaction (the TM's endpoint calls it).
   void superior_command(const superior_message& m) { hooks_->command(*this, m); }
   // Queues m for the TM's sink s: posted once this thread's outermost guard
   // releases the lock; posted at once when no lock is held.
-  void post(superior_sink& s, const superior_message& m) {
-    {
-      guard g(*this);
-      if (g.nested()) {
-        sink_ = &s;
-        outbox_.push_back(m);
-        return;
-      }
-    }
-    s.post(m);
-  }
+  void post(superior_sink& s, const superior_message& m);
 
  protected:
   struct hooks {
@@ -178,14 +162,18 @@ class transaction_core {
     }
 
    public:
-    explicit basic_guard(const transaction_core& c) noexcept : c_(const_cast<transaction_core&>(c)) {
+    [[gnu::always_inline]] explicit basic_guard(const transaction_core& c) noexcept : c_(const_cast<transaction_core&>(c)) {
       if (!concurrent()) {
         nested_ = c_.held_;
         c_.held_ = true;
+        if (nested_) ++c_.entries_;
         return;
       }
       nested_ = detail::tl_holder == &c;
-      if (nested_) return;
+      if (nested_) {
+        ++c_.entries_;
+        return;
+      }
       c_.lock_.lock();
       if (c_.creator_ != &detail::tl_holder) c_.foreign_.store(true, std::memory_order_relaxed);
       prev_ = detail::tl_holder;
@@ -193,7 +181,7 @@ class transaction_core {
     }
     basic_guard(const basic_guard&) = delete;
     basic_guard& operator=(const basic_guard&) = delete;
-    ~basic_guard() {
+    [[gnu::always_inline]] ~basic_guard() {
       if (nested_) return;
       const bool conc = concurrent();
       if (conc) {
@@ -280,14 +268,16 @@ class transaction_core {
     if (clock > merge_clock_) merge_clock_ = clock;
   }
 
-  void finish_locked() noexcept {
+  [[gnu::always_inline]] void finish_locked() noexcept {
     progressed_ = true;
     if (done_.load(std::memory_order_relaxed)) return;
     done_.store(true, std::memory_order_release);
-    if (completion_) {
-      fire_ = std::move(completion_);
-      has_fire_ = true;
-    }
+    if (completion_) [[unlikely]] arm_completion_locked();
+  }
+  // The client's completion is due: the guard's release runs it.
+  [[gnu::noinline]] void arm_completion_locked() noexcept {
+    fire_ = std::move(completion_);
+    has_fire_ = true;
   }
 
   // Waits, without the lock, until pred() (evaluated under the lock) holds.
@@ -327,69 +317,15 @@ class transaction_core {
   }
 
   // The RM dropped its handle to e (enlistment_handle.hpp).
-  void on_handle_dropped(enlistment& e) {
-    using st = enlistment_status;
-    guard g(*this);
-    progressed_ = true;
-    switch (e.status()) {
-      case st::awaiting_preprepare:
-      case st::awaiting_prepare: --pending_; [[fallthrough]];
-      case st::active:
-      case st::preprepared:
-        e.set_status(st::rolled_back);
-        request_rollback_locked(abort_reason::enlistment_dropped);
-        break;
-      case st::awaiting_single_phase:  // RM_DISCONNECTED: outcome unknown
-        --pending_;
-        e.set_status(st::rolled_back);
-        set_state_locked(tx_state::in_doubt);
-        need_send_ = true;
-        break;
-      default: return;
-    }
-    if (!g.nested()) hooks_->drive(*this);
-  }
-
-  result<void> set_recovery_information(enlistment& e, std::span<const std::byte> info) {
-    if (info.size() > max_recovery_information) return errc::too_large;
-    guard g(*this);
-    switch (e.status()) {
-      case enlistment_status::active:
-      case enlistment_status::awaiting_preprepare:
-      case enlistment_status::preprepared:
-      case enlistment_status::awaiting_prepare: break;
-      default: return errc::invalid_state;
-    }
-    if (!info.empty()) std::memcpy(e.recovery_.data(), info.data(), info.size());
-    e.recovery_size_ = static_cast<std::uint16_t>(info.size());
-    return {};
-  }
-
-  result<void> answer(enlistment& e, reply_kind k, std::uint64_t clock) {
-    guard g(*this);
-    if (std::error_code ec = apply_reply_locked(e, k, clock)) return ec;
-    if (!g.nested() && needs_drive_locked()) hooks_->drive(*this);
-    return {};
-  }
+  void on_handle_dropped(enlistment& e);
+  result<void> set_recovery_information(enlistment& e, std::span<const std::byte> info);
+  result<void> answer(enlistment& e, reply_kind k, std::uint64_t clock);
 
   // Queues a message for this TM's sink (lock held).
-  void post_locked(superior_message_kind k, transaction_outcome o = transaction_outcome::undetermined) {
-    superior_message m;
-    m.kind = k;
-    m.to = superior_;
-    m.uow = id_;
-    m.clock = clock_;
-    m.outcome = o;
-    outbox_.push_back(m);
-  }
+  void post_locked(superior_message_kind k, transaction_outcome o = transaction_outcome::undetermined);
 
   // A prepared RM asks the superior for the outcome (REQUEST_OUTCOME).
-  result<void> request_outcome() {
-    guard g(*this);
-    if (!has_superior_ || internal_state() != tx_state::prepared) return errc::invalid_state;
-    post_locked(superior_message_kind::request_outcome);
-    return {};
-  }
+  result<void> request_outcome();
 
   friend class enlistment;
   friend class enlistment_handle;
@@ -410,6 +346,10 @@ class transaction_core {
   std::uint32_t inflight_ = 0;    // deliveries held by asynchronous dispatchers
   std::uint32_t waiters_ = 0;
   std::uint32_t protocol_errors_ = 0;
+  // Nested guard entries: every call that reaches the transaction from a
+  // handler running under the driver's lock. Unchanged across a handler
+  // means the handler touched nothing (detail/straight_line_commit.hpp).
+  std::uint32_t entries_ = 0;
   bool need_send_ = false;        // the current phase's notifications are unsent
   bool client_decided_ = false;   // commit or rollback was called
   bool client_rolled_back_ = false;  // ... and it was rollback
@@ -434,137 +374,7 @@ class transaction_core {
   char desc_[max_description];
 };
 
-inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply_kind k,
-                                                            std::uint64_t clock) noexcept {
-  using st = enlistment_status;
-  const st s = e.status();
-  auto settle = [&](st to) {
-    e.set_status(to);
-    --pending_;
-  };
-  progressed_ = true;
-  switch (k) {
-    case reply_kind::preprepare_complete:
-      if (s != st::awaiting_preprepare) return errc::invalid_state;
-      settle(st::preprepared);
-      break;
-    case reply_kind::prepare_complete:
-      if (s != st::awaiting_prepare) return errc::invalid_state;
-      settle(st::prepared);
-      break;
-    case reply_kind::commit_complete:
-      if (s == st::awaiting_commit) {
-        settle(st::committed);
-      } else if (s == st::awaiting_single_phase) {
-        settle(st::committed);
-        set_state_locked(tx_state::committed);
-        finish_locked();
-      } else {
-        return errc::invalid_state;
-      }
-      break;
-    case reply_kind::rollback_complete:
-      if (s != st::awaiting_rollback) return errc::invalid_state;
-      settle(st::rolled_back);
-      break;
-    case reply_kind::read_only:
-      switch (s) {
-        case st::active:
-        case st::preprepared: e.set_status(st::read_only); break;
-        case st::awaiting_preprepare:
-        case st::awaiting_prepare: settle(st::read_only); break;
-        case st::awaiting_single_phase:  // changed nothing: the commit stands
-          settle(st::read_only);
-          set_state_locked(tx_state::committed);
-          finish_locked();
-          break;
-        default: return errc::invalid_state;
-      }
-      break;
-    case reply_kind::single_phase_reject:
-      if (s != st::awaiting_single_phase) return errc::invalid_state;
-      settle(st::active);
-      single_phase_ = nullptr;
-      set_state_locked(tx_state::prepreparing);
-      need_send_ = true;
-      break;
-    case reply_kind::rollback_enlistment:
-      switch (s) {
-        case st::active:
-        case st::preprepared: e.set_status(st::rolled_back); break;
-        case st::awaiting_preprepare:
-        case st::awaiting_prepare: settle(st::rolled_back); break;
-        case st::awaiting_single_phase:
-          settle(st::rolled_back);
-          reason_ = abort_reason::resource_manager;
-          set_state_locked(tx_state::aborted);
-          finish_locked();
-          break;
-        default: return errc::invalid_state;
-      }
-      if (is_before_prepared(internal_state())) request_rollback_locked(abort_reason::resource_manager);
-      break;
-  }
-  note_clock_locked(clock);
-  return {};
-}
-
-inline void transaction_core::apply_returned_locked(enlistment& e, notify kind, reply r) noexcept {
-  using rk = reply::kind;
-  reply_kind k;
-  bool illegal = false;
-  switch (kind) {
-    case notify::preprepare:
-    case notify::prepare:
-      switch (r.what()) {
-        case rk::done:
-          k = kind == notify::preprepare ? reply_kind::preprepare_complete : reply_kind::prepare_complete;
-          break;
-        case rk::read_only: k = reply_kind::read_only; break;
-        case rk::reject: illegal = true; [[fallthrough]];
-        default: k = reply_kind::rollback_enlistment; break;
-      }
-      break;
-    case notify::single_phase_commit:
-      switch (r.what()) {
-        case rk::done: k = reply_kind::commit_complete; break;
-        case rk::read_only: k = reply_kind::read_only; break;
-        case rk::reject: k = reply_kind::single_phase_reject; break;
-        default: k = reply_kind::rollback_enlistment; break;
-      }
-      break;
-    case notify::commit:
-      illegal = r.what() != rk::done;
-      k = reply_kind::commit_complete;
-      break;
-    case notify::rollback:
-      illegal = r.what() != rk::done;
-      k = reply_kind::rollback_complete;
-      break;
-    default: return;  // informational notifications need no answer
-  }
-  if (illegal) ++protocol_errors_;
-  // A failure here is a stale reply (the phase moved on: a rollback
-  // overtook a delivery in flight) or the RM answered both through the
-  // enlistment and by returning: either way the reply is dropped.
-  (void)apply_reply_locked(e, k, r.clock());
-}
-
-inline const guid& enlistment::transaction_id() const noexcept { return core_->id(); }
-
-inline result<void> enlistment::answer(reply_kind k, std::uint64_t clock) {
-  if (!core_) return errc::invalid_state;
-  return core_->answer(*this, k, clock);
-}
-
-inline result<void> enlistment::request_outcome() {
-  if (!core_) return errc::invalid_state;
-  return core_->request_outcome();
-}
-
-inline result<void> enlistment::set_recovery_information(std::span<const std::byte> info) {
-  if (!core_) return errc::invalid_state;
-  return core_->set_recovery_information(*this, info);
-}
-
 }  // namespace ktm::tm
+
+#include "ktm/tm/detail/transaction_replies.hpp"   // the reply rules
+#include "ktm/tm/detail/transaction_superior.hpp"  // the superior side

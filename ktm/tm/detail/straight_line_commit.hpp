@@ -20,7 +20,10 @@
 
 #include <type_traits>
 
+#include "ktm/tm/enlistment.hpp"
 #include "ktm/tm/inline_dispatcher.hpp"
+#include "ktm/tm/notification.hpp"
+#include "ktm/tm/reply.hpp"
 #include "ktm/tm/states.hpp"
 
 namespace ktm::tm::detail {
@@ -30,7 +33,7 @@ struct straight_line_commit {
   static constexpr bool applies =
       Tx::storage_type::is_static && std::is_same_v<typename Tx::dispatcher_type, inline_dispatcher>;
 
-  static bool run(Tx& tx) {
+  [[gnu::always_inline]] static bool run(Tx& tx) {
     if (!phase<tx_state::prepreparing>(tx)) return false;
     tx.set_state_locked(tx_state::preprepared);
     tx.set_state_locked(tx_state::preparing);
@@ -51,14 +54,60 @@ struct straight_line_commit {
  private:
   // Sends phase P and merges the reply clocks into the TM's, as the general
   // loop does next; true when P completed at once and the next may follow.
+  //
+  // While no handler has reached the transaction (tx.entries_ unchanged: a
+  // handler that answers, rolls back, drops its handle or calls the
+  // transaction at all enters it through a nested guard), nothing but this
+  // loop changed it: the state is still P, no rollback is asked for, nothing
+  // is to be sent, and each enlistment is in the status this loop gave it.
+  // So a `done` settles its enlistment without re-reading any of that, and
+  // the phase is complete when the loop ends. From the first handler that
+  // did reach it, the rest of the phase runs the general per-delivery code.
   template <tx_state P>
-  static bool phase(Tx& tx) {
+  [[gnu::always_inline]] static bool phase(Tx& tx) {
+    static constexpr typename Tx::phase_info pi = Tx::info_of(P);
     tx.need_send_ = false;
-    tx.template send_phase_locked<P>();
+    const std::uint32_t seen = tx.entries_;
+    const std::uint64_t clock = tx.tm_->clock().now();
+    // One notification for the phase; only the key differs per delivery.
+    notification n{tx.id_, pi.kind, clock, {}};
+    bool clean = true;
+    // Unused slots too: pi.from is never `unused`, so the status test below
+    // skips them (and the general code skips them when !clean).
+    tx.tm_->storage().for_each_slot_unfiltered(tx.set_, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {
+      if (!clean) {
+        if (e.status() == enlistment_status::unused) return;
+        tx.template send_one_locked<P>(e, inv, clock);
+        return;
+      }
+      if (e.status() != pi.from) return;
+      if (!e.mask().has(pi.kind)) {
+        enlistment_access::set_status(e, pi.skipped);
+        return;
+      }
+      enlistment_access::set_status(e, pi.awaiting);
+      n.key = e.key();
+      const reply r = tx.template deliver<pi.kind>(inv, e, n);
+      if (tx.entries_ == seen && r.what() == reply::kind::done) [[likely]] {
+        enlistment_access::set_status(e, pi.done);
+        tx.note_clock_locked(r.clock());
+        return;
+      }
+      // The outstanding reply is counted only now: nothing reads pending_
+      // while a handler runs under the driver's lock (its readers are the
+      // driver and outermost guards), and whatever the handler settled
+      // through the enlistment counted down already, so the sum is the
+      // general loop's.
+      ++tx.pending_;
+      clean = false;
+      tx.template apply_delivered_locked<P>(e, r);
+    });
+    tx.progressed_ = true;
     if (tx.merge_clock_ != 0) {
       tx.tm_->clock().merge(tx.merge_clock_);
       tx.merge_clock_ = 0;
     }
+    if (clean && tx.pending_ == 0) [[likely]] return true;
     return tx.pending_ == 0 && !tx.need_send_ && tx.rollback_requested_ == abort_reason::none &&
            tx.internal_state() == P;
   }

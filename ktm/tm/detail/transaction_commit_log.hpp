@@ -1,0 +1,49 @@
+// ktm/tm/detail/transaction_commit_log.hpp: a transaction's records in the
+// TM's log.
+//
+// The definitions of basic_transaction's logging (its class is in
+// ktm/tm/transaction.hpp, which includes this header at its end); both
+// compile to nothing for a volatile TM:
+//   log_record_locked  the commit record (or, with a superior, the prepared
+//                      record that also names the superior TM) naming every
+//                      prepared enlistment with its recovery information;
+//                      forced; none when every enlistment was read-only
+//   log_end_locked     every COMMIT answered: the end record, queued (lazy);
+//                      a lost end record only means COMMIT is redelivered at
+//                      recovery, which RMs tolerate
+#pragma once
+
+#include <string_view>
+
+#include "ktm/tm/detail/tm_record.hpp"
+#include "ktm/tm/transaction.hpp"
+
+namespace ktm::tm {
+
+template <class TM>
+inline bool basic_transaction<TM>::log_record_locked(detail::tm_record_type type) {
+  if constexpr (log_type::durable) {
+    detail::tm_record_writer w(type, clock_, id_);
+    if (type == detail::tm_record_type::prepared) w.set_superior(superior_);
+    tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
+      if (e.status() == enlistment_status::prepared)
+        w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
+    });
+    if (w.count() == 0) return true;  // all read-only
+    w.set_description(std::string_view(desc_, desc_len_));
+    if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
+    logged_ = true;
+  }
+  return true;
+}
+
+template <class TM>
+inline void basic_transaction<TM>::log_end_locked() {
+  if constexpr (log_type::durable) {
+    if (!logged_) return;
+    detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
+    (void)tm_->log().append(w.bytes(), log_append_mode::queue_only);
+  }
+}
+
+}  // namespace ktm::tm

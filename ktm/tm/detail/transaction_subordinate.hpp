@@ -1,0 +1,101 @@
+// ktm/tm/detail/transaction_subordinate.hpp: a transaction driven by its
+// superior TM (doc/superior.md).
+//
+// The definitions of basic_transaction's subordinate side (its class is in
+// ktm/tm/transaction.hpp, which includes this header at its end):
+//   on_superior                   a message of the superior (no lock held):
+//                                 PREPREPARE, PREPARE, COMMIT, ROLLBACK or an
+//                                 outcome; repeats are answered again
+//   prepared_for_superior_locked  prepared under a superior: the prepared
+//                                 record (forced), PREPARE_COMPLETE, then wait
+//                                 for the superior's decision; READ_ONLY when
+//                                 no enlistment prepared
+#pragma once
+
+#include "ktm/tm/detail/tm_record.hpp"
+#include "ktm/tm/states.hpp"
+#include "ktm/tm/superior/sink.hpp"
+#include "ktm/tm/transaction.hpp"
+
+namespace ktm::tm {
+
+template <class TM>
+inline void basic_transaction<TM>::on_superior(const superior_message& m) {
+  using k = superior_message_kind;
+  tguard g(*this);
+  note_clock_locked(m.clock);
+  const tx_state s = internal_state();
+  k what = m.kind;
+  if (what == k::outcome) {
+    if (m.outcome == transaction_outcome::committed) what = k::commit;
+    else if (m.outcome == transaction_outcome::aborted) what = k::rollback;
+    else return;
+  }
+  switch (what) {
+    case k::preprepare:
+    case k::prepare:
+      if (s == tx_state::active) {
+        clock_ = tm_->clock().advance();
+        superior_prepare_ = what == k::prepare;
+        set_state_locked(tx_state::prepreparing);
+        need_send_ = true;
+      } else if (s == tx_state::preprepared && what == k::prepare) {
+        set_state_locked(tx_state::preparing);
+        need_send_ = true;
+      } else if (s == tx_state::preprepared) {
+        post_locked(k::preprepare_complete);
+      } else if (s == tx_state::prepared) {
+        post_locked(k::prepare_complete);
+      } else if (s == tx_state::aborted) {
+        post_locked(k::aborted);
+      } else if (s == tx_state::committed) {
+        post_locked(k::read_only);
+      }
+      break;
+    case k::commit:
+      if (s == tx_state::prepared) {
+        // The superior's decision: forced before any RM commits, so that
+        // COMMIT_COMPLETE never leaves the transaction to presumed abort.
+        // A log failure makes the TM fail-stop: it stays prepared, and the
+        // superior redelivers the outcome after the restart.
+        if (!log_commit_locked()) break;
+        set_state_locked(tx_state::committing);
+        need_send_ = true;
+      } else if (s == tx_state::committed) {
+        post_locked(k::commit_complete);
+      }
+      break;
+    case k::rollback:
+      if (is_before_prepared(s) || s == tx_state::prepared) {
+        request_rollback_locked(abort_reason::superior);
+      } else if (s == tx_state::aborted) {
+        post_locked(k::rollback_complete);
+      }
+      break;
+    default: break;
+  }
+  if (!g.nested()) drive_locked();
+}
+
+template <class TM>
+inline bool basic_transaction<TM>::prepared_for_superior_locked() {
+  bool any = false;
+  tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto&) {
+    any = any || e.status() == enlistment_status::prepared;
+  });
+  if (!any) {  // nothing to commit here: drop out of the superior's transaction
+    set_state_locked(tx_state::committing);
+    set_state_locked(tx_state::committed);
+    finish_locked();
+    post_locked(superior_message_kind::read_only);
+    return false;
+  }
+  if (!log_record_locked(detail::tm_record_type::prepared)) {
+    request_rollback_locked(abort_reason::log_failure);
+    return true;
+  }
+  post_locked(superior_message_kind::prepare_complete);
+  return false;
+}
+
+}  // namespace ktm::tm
