@@ -114,3 +114,64 @@ TEST_CASE("a damaged block inside a read-ahead window stops a forward read there
     CHECK(again.ok());
   }
 }
+
+TEST_CASE("a long forward read stops at the third or fifth record of a block whose checksum fails, with the block's LSN") {
+  memory_storage st;
+  auto lg = mlog::create(st, "l", windowed_options());
+  REQUIRE(lg);
+  auto s = lg->create_stream("tm");
+  REQUIRE(s);
+  const auto ls = fill(*s, 9000, 7);  // blocks of 7 records
+  // the third and the fifth record of a block far into the log (records
+  // are checked three at a time: the first failing one decides)
+  for (std::uint32_t k : {2u, 4u}) {
+    std::size_t bad = 7000;
+    while (ls[bad].record() != k) ++bad;
+    const lsn block = ls[bad].block_start();
+    std::size_t first = bad - k;  // the block's first record
+    REQUIRE(ls[first].block_start() == block);
+    const std::string file = container_file(*lg, block.container());
+    // a byte of record k's payload, in the block's destriped body
+    std::size_t body = format::bh::size;
+    for (std::size_t i = first; i < bad; ++i) body += format::rh::size + payload(static_cast<int>(i)).size();
+    body += format::rh::size + 5;
+    const std::size_t raw = body / format::sector_body * format::sector_size + body % format::sector_body;
+    ktm::test::flip_bit(st, file, block.block_byte_offset() + raw, 1);
+    auto v = s->read_forward();
+    std::size_t n = 0;
+    for (const auto& r : v) {
+      if (r.at != ls[n]) FAIL("record " << n);
+      ++n;
+    }
+    CHECK(n == first);
+    CHECK(v.status().code == errc::checksum_mismatch);
+    CHECK(v.status().where.value == block.raw());
+    ktm::test::flip_bit(st, file, block.block_byte_offset() + raw, 1);  // repaired
+  }
+}
+
+TEST_CASE("long forward reads left midway do not disturb a later read") {
+  memory_storage st;
+  auto lg = mlog::create(st, "l", windowed_options());
+  REQUIRE(lg);
+  auto s = lg->create_stream("tm");
+  REQUIRE(s);
+  const auto ls = fill(*s, 20000, 7);
+  for (std::size_t stop_at : {std::size_t{4096}, std::size_t{4097}, std::size_t{10000}}) {
+    auto v = s->read_forward();
+    std::size_t n = 0;
+    for (const auto& r : v) {
+      CHECK(r.at == ls[n]);
+      if (++n == stop_at) break;
+    }
+    CHECK(n == stop_at);
+  }
+  auto again = s->read_forward(ls[100]);
+  std::size_t n = 100;
+  for (const auto& r : again) {
+    if (r.at != ls[n] || as_string(r.payload) != payload(static_cast<int>(n))) FAIL("record " << n);
+    ++n;
+  }
+  CHECK(n == ls.size());
+  CHECK(again.ok());
+}
