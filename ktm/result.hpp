@@ -6,14 +6,13 @@
 // the return type of every fallible call above the block devices.
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <system_error>
 #include <utility>
-#include <variant>
 
 #include "ktm/error.hpp"
 
@@ -63,8 +62,21 @@ struct failure {
   }
 };
 
-// A T or a failure. Accessing the wrong alternative is a contract violation
-// (checked by assert). The success path never builds a failure: the two
+// Thrown by result<T>::value() (and *, ->) on a failure, and by
+// result<T>::error() on a success: a misuse of the API, never an I/O error.
+class bad_result_access : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+[[noreturn]] [[gnu::cold]] [[gnu::noinline]] inline void throw_bad_result_access(const char* what) {
+  throw bad_result_access(what);
+}
+}  // namespace detail
+
+// A T or a failure. Accessing the wrong alternative throws
+// bad_result_access. The success path never builds a failure: the two
 // share storage, and only the one held is constructed and destroyed.
 template <class T>
 class [[nodiscard]] result {
@@ -107,19 +119,27 @@ class [[nodiscard]] result {
   bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
 
-  T& value() & { return assert(ok_), v_; }
-  const T& value() const& { return assert(ok_), v_; }
-  T&& value() && { return assert(ok_), std::move(v_); }
+  T& value() & { return check_value(), v_; }
+  const T& value() const& { return check_value(), v_; }
+  T&& value() && { return check_value(), std::move(v_); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const failure& error() const& { return assert(!ok_), f_; }
-  failure&& error() && { return assert(!ok_), std::move(f_); }
+  const failure& error() const& { return check_error(), f_; }
+  failure&& error() && { return check_error(), std::move(f_); }
   std::error_code code() const noexcept { return ok_ ? std::error_code{} : f_.code; }
 
  private:
+  void check_value() const {
+    if (!ok_) [[unlikely]]
+      detail::throw_bad_result_access("ktm::result: value() of a failure");
+  }
+  void check_error() const {
+    if (ok_) [[unlikely]]
+      detail::throw_bad_result_access("ktm::result: error() of a success");
+  }
   void destroy() noexcept {
     if (ok_) v_.~T();
     else f_.~failure();

@@ -60,3 +60,34 @@ TEST_CASE("KTM_TRY passes values through and failures out") {
   ktm::result<void> ok = std::error_code{};
   CHECK(ok.has_value());
 }
+
+TEST_CASE("a result holds its value or its failure, and reading the other one throws") {
+  ktm::result<std::string> ok(std::string("v"));
+  REQUIRE(ok);
+  CHECK(ok.value() == "v");
+  CHECK(*ok == "v");
+  CHECK(ok->size() == 1);
+  CHECK_FALSE(ok.code());
+  CHECK_THROWS_AS(ok.error(), ktm::bad_result_access);
+
+  ktm::result<std::string> bad(ktm::failure(ktm::errc::corrupt_record, ktm::position::at_offset(7), "f"));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.code() == ktm::errc::corrupt_record);
+  CHECK(bad.error().where.value == 7);
+  CHECK_THROWS_AS(bad.value(), ktm::bad_result_access);
+  CHECK_THROWS_AS(*bad, ktm::bad_result_access);
+
+  // copies and moves keep whichever is held
+  auto copy = bad;
+  CHECK(copy.code() == ktm::errc::corrupt_record);
+  ktm::result<std::string> moved(std::move(ok));
+  CHECK(moved.value() == "v");
+  copy = moved;
+  CHECK(copy.value() == "v");
+
+  ktm::result<void> fine;
+  CHECK(fine);
+  CHECK_FALSE(fine.error().code);  // a success reads as an empty failure
+  ktm::result<void> failed(std::make_error_code(std::errc::io_error));
+  CHECK_FALSE(failed);
+}
