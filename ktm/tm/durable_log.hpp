@@ -197,17 +197,18 @@ class durable_log {
   std::size_t redeliver(const Invoker& inv, Dispatcher& d, std::uint64_t clock) {
     const guid rid = inv.rm_id();
     const detail::erased_invoker rm = inv.erase();
-    std::vector<detail::recovery_sequence::item> items;
-    for (auto* t : recovered_list())
-      if (t->mentions(rid))
-        for (const auto& [e, then] : t->take(rm)) items.push_back({t, e, then});
-    const std::size_t n = items.size();
-    auto seq = std::make_unique<detail::recovery_sequence>(
+    const detail::recovered_transaction::dispatcher_ref via{
         &d,
         [](void* dp, const detail::erased_invoker& i, enlistment* e, const notification& no) {
           return static_cast<Dispatcher*>(dp)->dispatch(i, e, no);
         },
-        Dispatcher::is_inline, rm, clock, std::move(items));
+        Dispatcher::is_inline};
+    std::vector<detail::recovery_sequence::item> items;
+    for (auto* t : recovered_list())
+      if (t->mentions(rid))
+        for (const auto& [e, then] : t->take(rm, via)) items.push_back({t, e, then});
+    const std::size_t n = items.size();
+    auto seq = std::make_unique<detail::recovery_sequence>(via.d, via.fn, via.is_inline, rm, clock, std::move(items));
     detail::recovery_sequence* p = seq.get();
     {
       std::lock_guard l(s_->m);

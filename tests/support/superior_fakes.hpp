@@ -21,6 +21,7 @@
 //                   mention (presumed abort). Distinct Tags, distinct types.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -31,6 +32,7 @@
 #include <random>
 #include <set>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -244,6 +246,7 @@ class ledger_rm : public kt::resource_manager_base<kt::rm_kind::durable_rm> {
     return kt::reply::done();
   }
   kt::reply on_commit(kt::enlistment&, const kt::notification& n) {
+    commit_thread = std::this_thread::get_id();
     l_->set(n.transaction, ledger_state::committed);
     return kt::reply::done();
   }
@@ -272,7 +275,8 @@ class ledger_rm : public kt::resource_manager_base<kt::rm_kind::durable_rm> {
     for (const auto& t : orphans) l_->set(t, ledger_state::aborted);
   }
 
-  int indoubts = 0;
+  std::atomic<int> indoubts{0};
+  std::atomic<std::thread::id> commit_thread{};  // where the last COMMIT ran
 
  private:
   ledger* l_;

@@ -40,6 +40,18 @@ void settle(fault_transport& bus, A& a, B& b) {
   }
 }
 
+// settle() until the superior has nothing left to resend, for TMs whose RMs
+// answer from other threads (a completion may be sent after a settle).
+template <class A, class B>
+bool settle_until_quiet(fault_transport& bus, A& a, B& b) {
+  for (int i = 0; i < 100000; ++i) {
+    settle(bus, a, b);
+    if (a.tm->tick() == 0 && bus.pump() == 0) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
 // One transaction with an RM on each side, committed by the superior; the
 // victim crashes after `step` delivered messages, or (flush > 0) at the
 // victim's flush number `flush`; it restarts and both resend until quiet.
@@ -210,7 +222,44 @@ TEST_CASE("an in-doubt subordinate recovered under a thread pool gets its superi
   CHECK(!leaf.book.violation);
   for (int i = 0; i < 100000 && leaf.tm->in_doubt_count() != 0; ++i) std::this_thread::yield();
   CHECK(leaf.tm->in_doubt_count() == 0);
-  settle(bus, top, leaf);
+  CHECK(settle_until_quiet(bus, top, leaf));
   CHECK(t->outcome() == kt::transaction_outcome::committed);
   CHECK(top.book.get(uow) == ledger_state::committed);
+}
+
+TEST_CASE("an outcome that reaches a recovered in-doubt subordinate after INDOUBT runs its RM's COMMIT through the thread pool, not in the thread that brought it") {
+  using pool_leaf = durable_superior_tm<kt::wait_in_doubt, kt::with_storage<kt::static_storage<leaf_rm>>,
+                                       kt::with_dispatcher<kt::thread_pool_dispatcher<2>>>;
+  durable_world<pool_leaf> w(10);
+  auto& [bus, top, leaf] = w;
+  durable_link<pool_leaf> d(top, leaf, true);
+  auto& [t, l, uow] = d;
+  REQUIRE(t->commit_async([](ktm::result<void>) {}));
+  for (int i = 0; i < 100000 && t->internal_state() != kt::tx_state::committing; ++i) {
+    bus.pump(1);
+    std::this_thread::yield();
+  }
+  REQUIRE(t->internal_state() == kt::tx_state::committing);
+  bus.lose_queued();  // COMMIT lost
+  l.abandon();
+  leaf.crash();
+  leaf.start();
+  REQUIRE(leaf.tm->recover());
+  for (int i = 0; i < 100000 && leaf.rm->indoubts == 0; ++i) std::this_thread::yield();
+  REQUIRE(leaf.rm->indoubts == 1);  // INDOUBT ran on a worker; the outcome comes later
+  leaf.rm->commit_thread = std::thread::id{};
+  // this thread delivers RECOVER_QUERY and the superior's answer
+  for (int i = 0; i < 100000 && leaf.book.get(uow) != ledger_state::committed; ++i) {
+    bus.pump();
+    std::this_thread::yield();
+  }
+  REQUIRE(leaf.book.get(uow) == ledger_state::committed);
+  CHECK(leaf.rm->commit_thread.load() != std::thread::id{});
+  CHECK(leaf.rm->commit_thread.load() != std::this_thread::get_id());
+  CHECK(!leaf.book.violation);
+  for (int i = 0; i < 100000 && leaf.tm->in_doubt_count() != 0; ++i) std::this_thread::yield();
+  CHECK(leaf.tm->in_doubt_count() == 0);
+  // the worker's reply ends the transaction, which then sends COMMIT_COMPLETE
+  CHECK(settle_until_quiet(bus, top, leaf));
+  CHECK(t->outcome() == kt::transaction_outcome::committed);
 }

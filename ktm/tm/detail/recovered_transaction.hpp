@@ -20,9 +20,11 @@
 // ROLLBACK or OUTCOME from the superior, or a heuristic decision of the
 // subordinate TM): a commit first forces a commit record (the force
 // callback), then COMMIT (ROLLBACK for an abort) goes to every RM whose
-// INDOUBT handler has returned, directly (its invoker, under this
-// transaction's lock, in the thread that brought the outcome); an RM whose
-// INDOUBT is still in the dispatcher gets it as soon as that handler
+// INDOUBT handler has returned (its invoker, under this
+// transaction's lock, through the TM's dispatcher given to take(): inline,
+// the handler runs in the thread that brought the outcome; queued or thread
+// pool, it is posted like any delivery and its reply routed back); an RM
+// whose INDOUBT is still in the dispatcher gets it as soon as that handler
 // returns (indoubt_delivered), and RMs recovered later get RECOVER and the
 // outcome through their sequence. When all answered, the end record, and
 // COMMIT_COMPLETE / ROLLBACK_COMPLETE to the superior (through the sink set
@@ -55,6 +57,13 @@ class recovered_transaction final : public transaction_core {
 
  public:
   using end_callback = void (*)(void* ctx, const guid& uow, std::uint64_t clock);
+  // The TM's dispatcher, type-erased: d's dispatch(inv, e, n).
+  using dispatch_fn = reply (*)(void* d, const erased_invoker& inv, enlistment* e, const notification& n);
+  struct dispatcher_ref {
+    void* d = nullptr;
+    dispatch_fn fn = nullptr;  // null: call the RM's invoker directly
+    bool is_inline = true;
+  };
   // Appends bytes forced; false when the log failed.
   using force_callback = bool (*)(void* ctx, std::span<const std::byte> bytes);
 
@@ -94,11 +103,13 @@ class recovered_transaction final : public transaction_core {
   };
   // The enlistments of the RM behind `rm` not yet handed out: each awaits
   // its outcome from now on, or, in doubt, gets INDOUBT. The RM's invoker
-  // is kept for an outcome that arrives later.
-  std::vector<taken> take(const erased_invoker& rm) {
+  // and the TM's dispatcher `via` are kept for an outcome that arrives
+  // later.
+  std::vector<taken> take(const erased_invoker& rm, const dispatcher_ref& via) {
     const guid rid = rm.rm_id();
     std::vector<taken> out;
     guard g(*this);
+    if (via.fn) via_ = via;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       if (rms_[i] != rid || phase_[i] != phase::untaken) continue;
       phase_[i] = phase::taken;
@@ -176,11 +187,14 @@ class recovered_transaction final : public transaction_core {
     ++pending_;
     return commit ? notify::commit : notify::rollback;
   }
-  // Lock held, outcome decided: COMMIT or ROLLBACK to slot i's RM, directly.
+  // Lock held, outcome decided: COMMIT or ROLLBACK to slot i's RM, through
+  // the TM's dispatcher (an asynchronous one routes the reply back later).
   void deliver_outcome(std::size_t i) {
     enlistment& e = slots_[i];
     const notify kind = hand_out_locked(i);
-    const reply r = invokers_[i](&e, notification{id_, kind, clock_, e.key()});
+    const notification n{id_, kind, clock_, e.key()};
+    if (via_.fn && !via_.is_inline) ++inflight_;
+    const reply r = via_.fn ? via_.fn(via_.d, invokers_[i], &e, n) : invokers_[i](&e, n);
     if (!r.is_later()) apply_returned_locked(e, kind, r);
   }
   void indoubt_delivered_locked(std::size_t i) {
@@ -254,6 +268,7 @@ class recovered_transaction final : public transaction_core {
   enum class phase : std::uint8_t { untaken, taken, reached };
   std::vector<phase> phase_;
   std::vector<erased_invoker> invokers_;  // the RM's handlers (from take)
+  dispatcher_ref via_;                    // the TM's dispatcher (from take)
   end_callback on_end_;
   force_callback force_ = nullptr;
   void* ctx_;

@@ -39,7 +39,7 @@ class recovery_sequence {
     notify then;  // after RECOVER: commit, rollback or indoubt
   };
   // Calls the TM's dispatcher `d` (type-erased).
-  using dispatch_fn = reply (*)(void* d, const erased_invoker& inv, enlistment* e, const notification& n);
+  using dispatch_fn = recovered_transaction::dispatch_fn;
 
   recovery_sequence(void* dispatcher, dispatch_fn dispatch, bool is_inline, erased_invoker rm, std::uint64_t clock,
                     std::vector<item> items)
