@@ -27,17 +27,10 @@
 #include "tests/support/log_fixtures.hpp"
 
 using namespace ktm::log;
-using ktm::errc;
-using ktm::io::call_kind;
-using ktm::io::crash_spec;
+using namespace ktm::test::crash_test_names;
 using ktm::io::fault;
-using ktm::io::fault_controller;
 using ktm::io::kind_set;
 using ktm::io::persistence;
-using ktm::test::as_bytes;
-using ktm::test::as_string;
-using ktm::test::memory_storage;
-using fstore = ktm::io::fault_injection_storage<memory_storage>;
 using flog = ktm::log::log<fstore, tolerate_corrupted_tail>;
 using ma_t = ktm::log::marshalling_area<fstore>;
 using stream_t = ktm::log::stream<fstore>;

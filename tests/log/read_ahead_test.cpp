@@ -46,6 +46,20 @@ std::vector<lsn> fill(stream<memory_storage>& s, int n, int force_every) {
   return ls;
 }
 
+// A log of windowed_options() with one stream "tm" holding n records
+// (fill(), a force every force_every records).
+struct filled_log {
+  filled_log(int n, int force_every) {
+    REQUIRE(lg);
+    REQUIRE(s);
+    ls = fill(*s, n, force_every);
+  }
+  memory_storage st;
+  ktm::result<mlog> lg = mlog::create(st, "l", windowed_options());
+  ktm::result<stream<memory_storage>> s = lg->create_stream("tm");
+  std::vector<lsn> ls;
+};
+
 std::string container_file(const mlog& lg, std::uint32_t logical) {
   for (const auto& c : lg.containers())
     if (c.logical_id == logical) return "l.c" + std::to_string(c.physical_id);
@@ -56,12 +70,8 @@ std::string container_file(const mlog& lg, std::uint32_t logical) {
 }  // namespace
 
 TEST_CASE("a forward read across read-ahead windows and containers returns every record once, in order") {
-  memory_storage st;
-  auto lg = mlog::create(st, "l", windowed_options());
-  REQUIRE(lg);
-  auto s = lg->create_stream("tm");
-  REQUIRE(s);
-  const auto ls = fill(*s, 30000, 7);
+  filled_log f(30000, 7);
+  auto& [st, lg, s, ls] = f;
   REQUIRE(ls.back().container() >= ls.front().container() + 2);  // more than two containers, several windows each
 
   for (std::size_t from : {std::size_t{0}, std::size_t{12345}}) {
@@ -79,12 +89,8 @@ TEST_CASE("a forward read across read-ahead windows and containers returns every
 }
 
 TEST_CASE("a damaged block inside a read-ahead window stops a forward read there with the block-by-block error") {
-  memory_storage st;
-  auto lg = mlog::create(st, "l", windowed_options());
-  REQUIRE(lg);
-  auto s = lg->create_stream("tm");
-  REQUIRE(s);
-  const auto ls = fill(*s, 400, 1);  // one block per record
+  filled_log f(400, 1);
+  auto& [st, lg, s, ls] = f;  // one block per record
   const int bad = 250;
   const lsn at = ls[bad];
   REQUIRE(at.record() == 0);
@@ -116,12 +122,8 @@ TEST_CASE("a damaged block inside a read-ahead window stops a forward read there
 }
 
 TEST_CASE("a long forward read stops at the third or fifth record of a block whose checksum fails, with the block's LSN") {
-  memory_storage st;
-  auto lg = mlog::create(st, "l", windowed_options());
-  REQUIRE(lg);
-  auto s = lg->create_stream("tm");
-  REQUIRE(s);
-  const auto ls = fill(*s, 9000, 7);  // blocks of 7 records
+  filled_log f(9000, 7);
+  auto& [st, lg, s, ls] = f;  // blocks of 7 records
   // the third and the fifth record of a block far into the log (records
   // are checked three at a time: the first failing one decides)
   for (std::uint32_t k : {2u, 4u}) {
@@ -151,12 +153,8 @@ TEST_CASE("a long forward read stops at the third or fifth record of a block who
 }
 
 TEST_CASE("long forward reads left midway do not disturb a later read") {
-  memory_storage st;
-  auto lg = mlog::create(st, "l", windowed_options());
-  REQUIRE(lg);
-  auto s = lg->create_stream("tm");
-  REQUIRE(s);
-  const auto ls = fill(*s, 20000, 7);
+  filled_log f(20000, 7);
+  auto& [st, lg, s, ls] = f;
   for (std::size_t stop_at : {std::size_t{4096}, std::size_t{4097}, std::size_t{10000}}) {
     auto v = s->read_forward();
     std::size_t n = 0;
