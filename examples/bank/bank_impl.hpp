@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "examples/bank/bank.hpp"
+#include "ktm/io/posix_directory.hpp"
 
 namespace bank {
 
@@ -39,13 +40,8 @@ inline void make_durable_directory(const std::string& dir) {
     if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST)
       throw bank_error("cannot create directory " + it->string() + ": " + std::strerror(errno));
     const std::string parent = it->parent_path().string();
-    const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || ::fsync(fd) != 0) {
-      const int e = errno;
-      if (fd >= 0) ::close(fd);
-      throw bank_error("cannot sync directory " + parent + ": " + std::strerror(e));
-    }
-    ::close(fd);
+    if (auto ec = ktm::io::posix_directory(parent).sync())
+      throw bank_error("cannot sync directory " + parent + ": " + ec.message());
   }
   if (!fs::is_directory(p, ec)) throw bank_error("not a directory: " + dir);
 }
