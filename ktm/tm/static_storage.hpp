@@ -64,9 +64,9 @@ class static_storage {
   // transaction's phase becomes straight code (detail/straight_line_commit.hpp).
   template <class F>
   [[gnu::always_inline]] void for_each_slot(set_type& set, F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) __attribute__((always_inline)) {
-      (visit_slot<I>(set, f), ...);
-    }(std::make_index_sequence<sizeof...(RMs)>{});
+    for_each_slot_unfiltered(set, [&](enlistment& e, const auto& inv) __attribute__((always_inline)) {
+      if (e.status() != enlistment_status::unused) f(e, inv);
+    });
   }
 
   // The same over every slot, unused ones too: for a caller whose own test
@@ -92,12 +92,6 @@ class static_storage {
   }
 
  private:
-  template <std::size_t I, class F>
-  [[gnu::always_inline]] void visit_slot(set_type& set, F& f) {
-    enlistment& e = set[I];
-    if (e.status() == enlistment_status::unused) return;
-    f(e, detail::static_invoker<rm_at<I>>(boost::hana::at_c<I>(rms_)));
-  }
   template <std::size_t I>
   using rm_at = std::tuple_element_t<I, std::tuple<RMs...>>;
 
