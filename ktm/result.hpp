@@ -86,21 +86,15 @@ class [[nodiscard]] result {
   result(errc e, position p = {}) : ok_(false) { ::new (&f_) failure(e, p); }
   result(std::error_code c) noexcept : ok_(false) { ::new (&f_) failure(c); }
 
-  result(const result& o) requires std::is_copy_constructible_v<T> : ok_(o.ok_) {
-    if (ok_) ::new (&v_) T(o.v_);
-    else ::new (&f_) failure(o.f_);
-  }
+  result(const result& o) requires std::is_copy_constructible_v<T> { construct_from(o); }
   result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
-    requires std::is_move_constructible_v<T> : ok_(o.ok_) {
-    if (ok_) ::new (&v_) T(std::move(o.v_));
-    else ::new (&f_) failure(std::move(o.f_));
+    requires std::is_move_constructible_v<T> {
+    construct_from(std::move(o));
   }
   result& operator=(const result& o) requires std::is_copy_constructible_v<T> {
     if (this != &o) {
       destroy();
-      ok_ = o.ok_;
-      if (ok_) ::new (&v_) T(o.v_);
-      else ::new (&f_) failure(o.f_);
+      construct_from(o);
     }
     return *this;
   }
@@ -108,9 +102,7 @@ class [[nodiscard]] result {
     requires std::is_move_constructible_v<T> {
     if (this != &o) {
       destroy();
-      ok_ = o.ok_;
-      if (ok_) ::new (&v_) T(std::move(o.v_));
-      else ::new (&f_) failure(std::move(o.f_));
+      construct_from(std::move(o));
     }
     return *this;
   }
@@ -140,6 +132,13 @@ class [[nodiscard]] result {
     if (ok_) [[unlikely]]
       detail::throw_bad_result_access("ktm::result: error() of a success");
   }
+  // Copies (R = const result&) or moves (R = result) what o holds.
+  template <class R>
+  void construct_from(R&& o) {
+    ok_ = o.ok_;
+    if (ok_) ::new (&v_) T(std::forward<R>(o).v_);
+    else ::new (&f_) failure(std::forward<R>(o).f_);
+  }
   void destroy() noexcept {
     if (ok_) v_.~T();
     else f_.~failure();
@@ -165,27 +164,19 @@ class [[nodiscard]] result<void> {
     if (c) ::new (&f_) failure(c);
   }
 
-  result(const result& o) : ok_(o.ok_), has_f_(o.has_f_) {
-    if (has_f_) ::new (&f_) failure(o.f_);
-  }
-  result(result&& o) noexcept : ok_(o.ok_), has_f_(o.has_f_) {
-    if (has_f_) ::new (&f_) failure(std::move(o.f_));
-  }
+  result(const result& o) { construct_from(o); }
+  result(result&& o) noexcept { construct_from(std::move(o)); }
   result& operator=(const result& o) {
     if (this != &o) {
       destroy();
-      ok_ = o.ok_;
-      has_f_ = o.has_f_;
-      if (has_f_) ::new (&f_) failure(o.f_);
+      construct_from(o);
     }
     return *this;
   }
   result& operator=(result&& o) noexcept {
     if (this != &o) {
       destroy();
-      ok_ = o.ok_;
-      has_f_ = o.has_f_;
-      if (has_f_) ::new (&f_) failure(std::move(o.f_));
+      construct_from(std::move(o));
     }
     return *this;
   }
@@ -207,6 +198,13 @@ class [[nodiscard]] result<void> {
   static const failure& no_failure() noexcept {
     static const failure none{};
     return none;
+  }
+  // Copies (R = const result&) or moves (R = result) what o holds.
+  template <class R>
+  void construct_from(R&& o) {
+    ok_ = o.ok_;
+    has_f_ = o.has_f_;
+    if (has_f_) ::new (&f_) failure(std::forward<R>(o).f_);
   }
   void destroy() noexcept {
     if (has_f_) f_.~failure();
