@@ -11,11 +11,7 @@
 #include "tests/support/log_fixtures.hpp"
 
 using namespace ktm::log;
-using ktm::errc;
-using ktm::test::as_bytes;
-using ktm::test::as_string;
-using ktm::test::memory_storage;
-using mlog = ktm::log::log<memory_storage>;
+using namespace ktm::test::memory_log_names;
 
 namespace {
 

@@ -8,6 +8,8 @@
 // bytes_of / flip_bit / zero_range   direct edits of a memory file
 // failing_storage      memory_storage whose devices fail writes or flushes
 //                      on demand (fail-stop tests)
+// memory_log_names     what the memory-log tests name unqualified (errc,
+//                      as_bytes, as_string, memory_storage, mlog)
 // crash_test_names     what the log crash tests name unqualified (errc, the
 //                      fault controller's vocabulary, the byte helpers,
 //                      fstore: fault injection over memory storage):
@@ -164,6 +166,16 @@ std::vector<std::string> read_all(Stream&& s, ktm::failure* status = nullptr) {
   if (status) *status = view.status();
   return v;
 }
+
+// What the memory-log tests name unqualified:
+// `using namespace ktm::test::memory_log_names;`
+namespace memory_log_names {
+using ktm::errc;
+using ktm::test::as_bytes;
+using ktm::test::as_string;
+using ktm::test::memory_storage;
+using mlog = ktm::log::log<memory_storage>;
+}  // namespace memory_log_names
 
 namespace crash_test_names {
 using ktm::errc;
