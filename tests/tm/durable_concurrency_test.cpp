@@ -21,11 +21,8 @@ using ktm::io::memory_storage;
 namespace kt = ktm::tm;
 
 namespace {
-using rm_a = journal_rm<memory_storage, 1>;
-using rm_b = journal_rm<memory_storage, 2>;
-using tm_t = kt::durable_transaction_manager<memory_storage, kt::with_storage<kt::static_storage<rm_a, rm_b>>,
-                                             kt::with_recovery<kt::replay_recovery<16>>>;
-using log_t = ktm::log::log<memory_storage>;
+using namespace memory_journals;
+using tm_t = tm_of<kt::with_recovery<kt::replay_recovery<16>>>;
 }  // namespace
 
 TEST_CASE("many threads commit on one durable TM, sharing device flushes, and every acknowledged commit recovers") {

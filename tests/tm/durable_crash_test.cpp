@@ -23,9 +23,7 @@ using ktm::io::memory_storage;
 namespace kt = ktm::tm;
 
 namespace {
-using rm_t = journal_rm<fault_storage>;
-using tm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<rm_t>>>;
-using log_t = ktm::log::log<fault_storage>;
+using namespace fault_journal;
 
 std::error_code code(errc e) { return ktm::make_error_code(e); }
 }  // namespace

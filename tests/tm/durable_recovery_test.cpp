@@ -24,9 +24,7 @@ namespace kt = ktm::tm;
 
 namespace {
 
-using rm_t = journal_rm<fault_storage>;
-using tm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<rm_t>>>;
-using log_t = ktm::log::log<fault_storage>;
+using namespace fault_journal;
 
 struct world {
   fault_storage st{memory_storage{}};
