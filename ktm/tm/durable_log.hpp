@@ -482,7 +482,10 @@ class durable_log {
       std::vector<detail::tm_record> recs;
       recs.reserve(todo.size());
       std::vector<std::byte> bytes;
-      for (const auto& [uow, oc] : todo) {
+      for (const auto& entry : todo) {
+        // not a structured binding: clang 14 cannot name one in the requires-expression below
+        const guid& uow = entry.first;
+        const detail::open_commit<lsn_type>& oc = entry.second;
         auto r = b.read_record(oc.at, bytes);
         if (!r && r.code() != make_error_code(errc::end_of_stream)) return std::move(r).error();
         auto rec = detail::parse_tm_record(bytes);
