@@ -18,7 +18,7 @@ using namespace ktm;
 using namespace ktm::net;
 using test::collector;
 using test::message;
-using tm::superior_message_kind;
+using ktm::tm::superior_message_kind;
 
 namespace {
 
@@ -46,7 +46,7 @@ struct pair_of_transports {
 
 // Sends until the transport accepts (a channel may still be connecting).
 template <class T>
-std::error_code send_within(T& t, const tm::superior_message& m, std::chrono::seconds limit = std::chrono::seconds(20)) {
+std::error_code send_within(T& t, const ktm::tm::superior_message& m, std::chrono::seconds limit = std::chrono::seconds(20)) {
   const auto end = std::chrono::steady_clock::now() + limit;
   std::error_code ec;
   while ((ec = t.send(m)) && std::chrono::steady_clock::now() < end)
@@ -68,7 +68,7 @@ bool eventually(Pred pred) {
 TEST_CASE("a message sent to a peer's TM reaches the receiver attached there, unchanged") {
   pair_of_transports p;
   auto m = message(superior_message_kind::outcome, p.tm_a, p.tm_b, 42);
-  m.outcome = tm::transaction_outcome::committed;
+  m.outcome = ktm::tm::transaction_outcome::committed;
   REQUIRE(!send_within(p.a, m));
   REQUIRE(p.at_b.wait_for_count(1));
   CHECK(p.at_b.messages().front() == m);
@@ -165,7 +165,7 @@ TEST_CASE("detach waits for a receive() that is running for that TM") {
   pair_of_transports p;
   struct blocking {
     std::atomic<bool> entered{false}, release{false};
-    void receive(const tm::superior_message&) {
+    void receive(const ktm::tm::superior_message&) {
       entered = true;
       while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -196,7 +196,7 @@ TEST_CASE("detach from inside the receiver's own receive() returns") {
     grpc_transport* t;
     guid id;
     int calls = 0;
-    void receive(const tm::superior_message&) {
+    void receive(const ktm::tm::superior_message&) {
       ++calls;
       t->detach(id);
     }

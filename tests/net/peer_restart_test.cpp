@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 using test::child_process;
 using test::collector;
 using test::message;
-using tm::superior_message_kind;
+using ktm::tm::superior_message_kind;
 
 namespace {
 

@@ -11,8 +11,8 @@
 
 using namespace ktm;
 using namespace ktm::net;
-using tm::superior_message_kind;
-using tm::transaction_outcome;
+using ktm::tm::superior_message_kind;
+using ktm::tm::transaction_outcome;
 
 namespace {
 
@@ -127,7 +127,7 @@ TEST_CASE("random and bit-flipped bytes never decode into an invalid message") {
     const auto m = decode_wire(bytes);
     if (!m) continue;
     ++accepted;
-    CHECK(tm::is_known(m->kind));
+    CHECK(ktm::tm::is_known(m->kind));
     CHECK(static_cast<int>(m->outcome) <= 2);
     CHECK(decode_wire(encode_wire(*m)) == m);  // what is accepted is a valid message
   }

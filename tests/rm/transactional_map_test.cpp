@@ -142,7 +142,8 @@ TEST_CASE("a write lock held by another transaction times out with timed_out and
   kr::transactional_map_options o;
   o.lock_timeout = 50ms;
   map_world w(o);
-  auto& [e, tm] = w;
+  auto& e = w.e;  // not a structured binding: clang 14 cannot capture one in a lambda
+  auto& tm = w.tm;
   auto a = tm.begin();
   auto b = tm.begin();
   REQUIRE(e.map->put(a, "k", "a"));
@@ -162,7 +163,8 @@ TEST_CASE("a waiting writer gets the lock when the holder commits") {
   kr::transactional_map_options o;
   o.lock_timeout = 5s;
   map_world w(o);
-  auto& [e, tm] = w;
+  auto& e = w.e;  // not a structured binding: clang 14 cannot capture one in a lambda
+  auto& tm = w.tm;
   auto a = tm.begin();
   REQUIRE(e.map->put(a, "k", "a"));
   std::atomic<bool> put_ok{false}, read_ok{false}, commit_ok{false};  // Catch2 asserts on the main thread only
@@ -315,7 +317,8 @@ TEST_CASE("concurrent transfers with lock timeouts and retries keep the total, a
   o.prepare = kr::durability::queue_only;
   o.checkpoint_every = 25;
   map_world w(o);
-  auto& [e, tm] = w;
+  auto& e = w.e;  // not a structured binding: clang 14 cannot capture one in a lambda
+  auto& tm = w.tm;
   constexpr int accounts = 5, threads = 4, transfers = 40;
   {
     auto tx = tm.begin();
@@ -369,7 +372,8 @@ TEST_CASE("a lock taken by get_for_update is held until the outcome even when no
   kr::transactional_map_options o;
   o.lock_timeout = 10ms;
   map_world w(o);
-  auto& [e, tm] = w;
+  auto& e = w.e;  // not a structured binding: clang 14 cannot capture one in a lambda
+  auto& tm = w.tm;
   auto a = tm.begin();
   CHECK(e.map->get_for_update(a, "k").value() == std::nullopt);
   auto b = tm.begin();

@@ -22,7 +22,13 @@ using tm_t = kt::superior_transaction_manager<kt::with_transport<kt::in_process_
 
 TEST_CASE("threads committing across a superior and two subordinates at once all commit, each RM once per transaction") {
   trio<tm_t, kt::in_process_transport> w;
-  auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
+  // named references, not a structured binding: clang 14 cannot capture one in a lambda
+  auto& top = w.top;
+  auto& left = w.left;
+  auto& right = w.right;
+  auto& top_rm = w.top_rm;
+  auto& left_rm = w.left_rm;
+  auto& right_rm = w.right_rm;
   constexpr int threads = 4, per_thread = 150;
   std::atomic<std::size_t> committed{0}, aborted{0};
   std::vector<std::thread> ts;
@@ -58,7 +64,11 @@ TEST_CASE("threads committing across a superior and two subordinates at once all
 
 TEST_CASE("subordinate RMs answering later from their own threads still give one outcome") {
   trio<tm_t, kt::in_process_transport> w;
-  auto& [bus, top, left, right, top_rm, left_rm, right_rm] = w;
+  // named references, not a structured binding: clang 14 cannot capture one in a lambda
+  auto& top = w.top;
+  auto& left = w.left;
+  auto& top_rm = w.top_rm;
+  auto& left_rm = w.left_rm;
   left_rm.answer(kt::notify::prepare, kt::reply::later());
   std::atomic<bool> stop{false};
   std::thread answerer([&] {

@@ -21,7 +21,10 @@ class superior_sink {
   virtual void forget(const guid& uow) noexcept = 0;
 
  protected:
-  ~superior_sink() = default;
+  // Virtual so that a TM deriving from it (non-final, with virtual
+  // functions) is destroyed cleanly wherever it is held, e.g. in a
+  // std::optional; never deleted through a sink pointer.
+  virtual ~superior_sink() = default;
 };
 
 }  // namespace ktm::tm
