@@ -443,30 +443,30 @@ class durable_log {
           progress(static_cast<const recovery_progress&>(prog));
           report_at += every;
         }
-        auto rec = detail::peek_tm_record(payload);
-        if (!rec) {
+        detail::tm_record_header rec;  // filled in place (tm_record.hpp: walk_tm_record_into)
+        if (!detail::peek_tm_record_into(payload, rec)) {
           if (restart) return;  // a restart area some other writer made: not ours to judge
           if constexpr (requires { at.raw(); }) bad = failure(errc::corrupt_record, position::at_lsn(at.raw()));
           else bad = failure(errc::corrupt_record);
           return;
         }
-        if (!in_range(rec->clock)) return;
-        clock = std::max(clock, rec->clock);
-        switch (rec->type) {
+        if (!in_range(rec.clock)) return;
+        clock = std::max(clock, rec.clock);
+        switch (rec.type) {
           case detail::tm_record_type::commit:
-            if (!prepared.empty() && prepared.erase(rec->id)) closed.insert(rec->id);
+            if (!prepared.empty() && prepared.erase(rec.id)) closed.insert(rec.id);
             else ++prog.transactions_rebuilt;
-            found.push_back(rec->id);
-            open.add(rec->id, at, seq++);
+            found.push_back(rec.id);
+            open.add(rec.id, at, seq++);
             break;
           case detail::tm_record_type::prepared:
-            if (prepared.count(rec->id) || closed.count(rec->id)) break;
+            if (prepared.count(rec.id) || closed.count(rec.id)) break;
             ++prog.transactions_rebuilt;
-            prepared.emplace(rec->id, detail::open_commit<lsn_type>{at, seq++});
+            prepared.emplace(rec.id, detail::open_commit<lsn_type>{at, seq++});
             break;
           case detail::tm_record_type::end:
-            if (!prepared.empty() && prepared.erase(rec->id)) closed.insert(rec->id);
-            else open.end(rec->id);
+            if (!prepared.empty() && prepared.erase(rec.id)) closed.insert(rec.id);
+            else open.end(rec.id);
             break;
           case detail::tm_record_type::restart: break;
         }

@@ -34,7 +34,15 @@ class open_commits {
   void add(const guid& uow, Lsn at, std::uint64_t seq) {
     if (window_.size() == window_limit) spill();
     const key k = key_of(uow);
-    window_.push_back({k.a, k.b, uow, {at, seq}, true});
+    // filled in place: a temporary copied in would be built by narrow
+    // stores and read back by wide loads (a store-forwarding stall per record)
+    entry& e = window_.emplace_back();
+    e.a = k.a;
+    e.b = k.b;
+    e.uow = uow;
+    e.c.at = at;
+    e.c.seq = seq;
+    e.open = true;
   }
   void end(const guid& uow) {
     const key k = key_of(uow);

@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ktm/guid.hpp"
@@ -116,12 +117,14 @@ struct tm_record_header {
 };
 
 // Validates one TM record (type, version, every count and length against
-// the record's size) and calls on_enlistment(rm, key, info) for each
-// enlistment and on_description(text) for the trailer, without copying.
-// errc::corrupt_record when it does not fit.
+// the record's size), decodes its fixed part into h and calls
+// on_enlistment(rm, key, info) for each enlistment and on_description(text)
+// for the trailer, without copying. False when it does not fit (h is then
+// unspecified). Filling the caller's h, rather than returning a copy of it,
+// keeps the replay's per-record path free of a store-forwarding stall.
 template <class E, class D>
-result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enlistment, D&& on_description) {
-  if (b.size() < tm_record_header_size) return errc::corrupt_record;
+bool walk_tm_record_into(std::span<const std::byte> b, tm_record_header& h, E&& on_enlistment, D&& on_description) {
+  if (b.size() < tm_record_header_size) return false;
   auto u8 = [&](std::size_t at) { return static_cast<std::uint8_t>(b[at]); };
   auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(u8(at) | (u8(at + 1) << 8)); };
   auto u64 = [&](std::size_t at) {
@@ -139,41 +142,56 @@ result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enl
     std::memcpy(g.data(), b.data() + at, 16);
     return guid(g);
   };
-  tm_record_header h;
   const std::uint8_t t = u8(0);
-  if (t < 1 || t > 4 || u8(1) != tm_record_version) return errc::corrupt_record;
+  if (t < 1 || t > 4 || u8(1) != tm_record_version) return false;
   h.type = static_cast<tm_record_type>(t);
   const std::uint16_t count = u16(2);
   h.clock = u64(4);
   h.id = id(12);
   std::size_t at = tm_record_header_size;
   const bool lists = h.type == tm_record_type::commit || h.type == tm_record_type::prepared;
-  if (!lists && count != 0) return errc::corrupt_record;
+  if (!lists && count != 0) return false;
   if (h.type == tm_record_type::prepared) {
-    if (b.size() - at < 16) return errc::corrupt_record;
+    if (b.size() - at < 16) return false;
     h.superior = id(at);
     at += 16;
+  } else {
+    h.superior = guid();
   }
   for (std::uint16_t i = 0; i < count; ++i) {
-    if (b.size() - at < 16 + 8 + 2) return errc::corrupt_record;
+    if (b.size() - at < 16 + 8 + 2) return false;
     const std::size_t n = u16(at + 24);
-    if (b.size() - at - 26 < n) return errc::corrupt_record;
+    if (b.size() - at - 26 < n) return false;
     on_enlistment(id(at), u64(at + 16), b.subspan(at + 26, n));
     at += 26 + n;
   }
   if (at < b.size()) {  // the description trailer (commit and prepared records only)
-    if (!lists) return errc::corrupt_record;
+    if (!lists) return false;
     const std::size_t d = u8(at);
-    if (b.size() - at - 1 != d || d == 0) return errc::corrupt_record;
+    if (b.size() - at - 1 != d || d == 0) return false;
     on_description(std::string_view(reinterpret_cast<const char*>(b.data() + at + 1), d));
   }
+  return true;
+}
+
+// walk_tm_record_into, returning the fixed part; errc::corrupt_record when
+// the record does not fit.
+template <class E, class D>
+result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enlistment, D&& on_description) {
+  tm_record_header h;
+  if (!walk_tm_record_into(b, h, std::forward<E>(on_enlistment), std::forward<D>(on_description)))
+    return errc::corrupt_record;
   return h;
 }
 
-// Validates one TM record without copying anything.
+// Validates one TM record without copying anything but its fixed part.
 inline result<tm_record_header> peek_tm_record(std::span<const std::byte> b) {
   return walk_tm_record(
       b, [](const guid&, std::uint64_t, std::span<const std::byte>) {}, [](std::string_view) {});
+}
+inline bool peek_tm_record_into(std::span<const std::byte> b, tm_record_header& h) {
+  return walk_tm_record_into(
+      b, h, [](const guid&, std::uint64_t, std::span<const std::byte>) {}, [](std::string_view) {});
 }
 
 // Decodes and validates one TM record (walk_tm_record) and copies what it
