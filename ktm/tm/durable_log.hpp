@@ -428,8 +428,8 @@ class durable_log {
         std::vector<std::byte> ra;
         auto a = b.read_restart_area(ra);
         if (a) {
-          auto rec = detail::peek_tm_record(ra);
-          if (rec && in_range(rec->clock)) clock = std::max(clock, rec->clock);
+          detail::tm_record_header rec;
+          if (detail::peek_tm_record_into(ra, rec) && in_range(rec.clock)) clock = std::max(clock, rec.clock);
         } else if (a.code() != make_error_code(errc::no_restart_area)) {
           return std::move(a).error();
         }

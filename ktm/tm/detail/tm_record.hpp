@@ -184,11 +184,8 @@ result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enl
   return h;
 }
 
-// Validates one TM record without copying anything but its fixed part.
-inline result<tm_record_header> peek_tm_record(std::span<const std::byte> b) {
-  return walk_tm_record(
-      b, [](const guid&, std::uint64_t, std::span<const std::byte>) {}, [](std::string_view) {});
-}
+// Validates one TM record and decodes its fixed part into h, copying
+// nothing else (walk_tm_record_into).
 inline bool peek_tm_record_into(std::span<const std::byte> b, tm_record_header& h) {
   return walk_tm_record_into(
       b, h, [](const guid&, std::uint64_t, std::span<const std::byte>) {}, [](std::string_view) {});
