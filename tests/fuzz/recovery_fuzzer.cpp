@@ -47,6 +47,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ktm/io/memory_device.hpp"
@@ -151,7 +152,8 @@ bool add_body(source& in, kt::detail::tm_record_writer& w) {
   return true;
 }
 
-// One map change record: kind, uow, key, value (or none).
+// One map change record: kind, uow, key, value (or none), encoded by the
+// map's own encoder (ktm/rm/record.hpp); kind 0 is not a valid kind.
 std::optional<std::vector<std::byte>> map_record(source& in) {
   auto kind = in.u8();
   auto uow = in.u8();
@@ -163,18 +165,11 @@ std::optional<std::vector<std::byte>> map_record(source& in) {
   const bool absent = *vlen % 8 == 7;
   auto value = in.bytes(absent ? 0 : *vlen % 8);
   if (!value) return std::nullopt;
-  std::vector<std::byte> r;
-  auto put = [&](std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) r.push_back(static_cast<std::byte>(v >> (8 * i)));
+  auto text = [](const std::vector<std::byte>& b) {
+    return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
   };
-  r.push_back(static_cast<std::byte>(*kind % 8));
-  const guid id = uow_of(*uow);
-  for (std::uint8_t b : id.bytes()) r.push_back(static_cast<std::byte>(b));
-  put(key->size(), 4);
-  r.insert(r.end(), key->begin(), key->end());
-  put(absent ? 0xffffffffu : value->size(), 4);
-  r.insert(r.end(), value->begin(), value->end());
-  return r;
+  return ktm::rm::encode_record(static_cast<ktm::rm::change_kind>(*kind % 8), uow_of(*uow), text(*key),
+                                absent ? ktm::rm::image_view() : ktm::rm::image_view(text(*value)));
 }
 
 // Runs the program against a fresh log; false when the log could not be made.
@@ -257,20 +252,12 @@ bool write_program(memory_storage& st, source& in) {
         auto count = in.u64();
         if (!id || !a || !b || !count) return true;
         std::vector<std::byte> r;
-        auto put = [&](std::uint64_t v, int n) {
-          for (int i = 0; i < n; ++i) r.push_back(static_cast<std::byte>(v >> (8 * i)));
-        };
         if (*a & 0x80) {
-          put(*count, 8);
-          put(*id, 1);
+          ktm::rm::detail::put64(r, *count);
+          r.push_back(static_cast<std::byte>(*id));
         } else {
-          auto pick = [&](std::uint8_t i) { return appended.empty() ? std::uint64_t{0} : appended[i % appended.size()].raw(); };
-          put(0x314d524b, 4);
-          const guid checkpoint = uow_of(*id);
-          for (std::uint8_t x : checkpoint.bytes()) r.push_back(static_cast<std::byte>(x));
-          put(pick(*a), 8);
-          put(pick(*b), 8);
-          put(*count % 16, 8);
+          auto pick = [&](std::uint8_t i) { return appended.empty() ? kl::lsn() : appended[i % appended.size()]; };
+          r = ktm::rm::encode_restart({uow_of(*id), pick(*a), pick(*b), *count % 16});
         }
         note(mw->write_restart_area(r));
         break;
