@@ -105,6 +105,12 @@ class source {
     for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(b_[at_++]) << (8 * i);
     return v;
   }
+  // u8 len, then len bytes.
+  std::optional<std::vector<std::byte>> blob() {
+    auto len = u8();
+    if (!len) return std::nullopt;
+    return bytes(*len);
+  }
   std::optional<std::vector<std::byte>> bytes(std::size_t n) {
     if (b_.size() - at_ < n) return std::nullopt;
     std::vector<std::byte> v(n);
@@ -217,9 +223,7 @@ bool write_program(memory_storage& st, source& in) {
       }
       case 3:
       case 6: {
-        auto len = in.u8();
-        if (!len) return true;
-        auto raw = in.bytes(*len);
+        auto raw = in.blob();
         if (!raw) return true;
         note((op == 3 ? *tw : *mw).append(*raw));
         break;
@@ -228,9 +232,7 @@ bool write_program(memory_storage& st, source& in) {
         auto clock = in.u64();
         if (!clock) return true;
         if ((*clock & 0xff) == 0xff) {
-          auto len = in.u8();
-          if (!len) return true;
-          auto raw = in.bytes(*len);
+          auto raw = in.blob();
           if (!raw) return true;
           note(tw->write_restart_area(*raw));
         } else {
