@@ -6,8 +6,9 @@
 // commit record winning), in no particular order (seq gives commit order).
 // An end record follows its commit record closely (a few records later: the
 // committers of one group commit), so the newest entries live in a window
-// searched linearly from the newest, without allocating; entries that stay
-// open long move to a hash map. Cost per record: a few comparisons.
+// found through a small direct-mapped index (or, failing that, searched
+// linearly from the newest), without allocating; entries that stay open long
+// move to a hash map. Cost per record: a few comparisons.
 #pragma once
 
 #include <algorithm>
@@ -37,6 +38,7 @@ class open_commits {
     // filled in place: a temporary copied in would be built by narrow
     // stores and read back by wide loads (a store-forwarding stall per record)
     entry& e = window_.emplace_back();
+    index_[slot_of(k)] = static_cast<std::uint32_t>(window_.size());
     e.a = k.a;
     e.b = k.b;
     e.uow = uow;
@@ -47,6 +49,7 @@ class open_commits {
   void end(const guid& uow) {
     const key k = key_of(uow);
     const std::size_t n = window_.size();
+    if (const std::uint32_t p = index_[slot_of(k)]; p != 0 && p <= n && close(p - 1, k)) return;
     const std::size_t near = std::min(n, near_limit);
     for (std::size_t i = 0; i < near; ++i)
       if (close(n - 1 - i, k)) return;
@@ -60,6 +63,7 @@ class open_commits {
     std::vector<std::pair<guid, open_commit<Lsn>>> out(old_.begin(), old_.end());
     window_.clear();
     old_.clear();
+    std::fill(std::begin(index_), std::end(index_), 0);
     return out;
   }
 
@@ -79,7 +83,12 @@ class open_commits {
     open_commit<Lsn> c;
     bool open;
   };
-  static constexpr std::size_t window_limit = 4096, near_limit = 256;
+  static constexpr std::size_t window_limit = 4096, near_limit = 256, index_size = 1024;
+  // The window position (+ 1) of the UOW added last whose key hashes here:
+  // an end record finds its commit at once unless a newer one took the slot.
+  static std::size_t slot_of(const key& k) {
+    return static_cast<std::size_t>(((k.a ^ k.b) * 0x9e3779b97f4a7c15ull) >> 54);  // 10 bits
+  }
 
   bool close(std::size_t i, const key& k) {
     entry& e = window_[i];
@@ -89,16 +98,21 @@ class open_commits {
   }
   // Drops ended entries; if the window is still more than half full, its
   // older half moves to the map.
-  void spill() {
+  void compact() {
     std::erase_if(window_, [](const entry& e) { return !e.open; });
     if (window_.size() <= window_limit / 2) return;
     const std::size_t k = window_.size() - window_limit / 2;
     for (std::size_t i = 0; i < k; ++i) old_.insert_or_assign(window_[i].uow, window_[i].c);
     window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(k));
   }
+  void spill() {
+    compact();
+    std::fill(std::begin(index_), std::end(index_), 0);  // positions moved
+  }
 
   std::vector<entry> window_;
   std::unordered_map<guid, open_commit<Lsn>> old_;
+  std::uint32_t index_[index_size] = {};
 };
 
 }  // namespace ktm::tm::detail
