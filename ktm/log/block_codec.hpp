@@ -235,6 +235,68 @@ __attribute__((target("sse4.2"))) inline void record_crc3_hw(const std::byte* co
 }
 #endif
 
+// The first half of check_block: checks every trailer of a block whose
+// header parsed as `b` (`raw` holds b.sectors sectors), destripes its body
+// into body[0, b.used) (the caller provides at least b.used bytes) and walks
+// the framing of its records, appending the body offset of each record
+// framed cleanly to `offsets` and setting `end` to where the last of them
+// ends. Returns torn_write (a trailer does not match; nothing is framed),
+// corrupt_record (a length or number out of place; the records before it
+// are framed) or no error.
+inline errc frame_block(const std::byte* raw, const block_info& b, std::byte* body,
+                        std::vector<std::uint32_t>& offsets, std::size_t& end) {
+  namespace rh = format::rh;
+  end = format::bh::size;
+  for (std::size_t i = 0; i < b.sectors; ++i) {
+    if (!trailer_matches(raw, i, b.seq, b.epoch)) return errc::torn_write;
+    std::uint16_t flags = format::load16(raw + i * format::sector_size + format::sector_body + 6);
+    if (((flags & format::sector_end) != 0) != (i + 1 == b.sectors)) return errc::torn_write;
+  }
+  // whole sector bodies first: a copy of constant size, which compilers inline
+  const std::size_t whole = b.used / format::sector_body;
+  for (std::size_t i = 0; i < whole; ++i)
+    std::memcpy(body + i * format::sector_body, raw + i * format::sector_size, format::sector_body);
+  if (const std::size_t rest = b.used - whole * format::sector_body; rest > 0)
+    std::memcpy(body + whole * format::sector_body, raw + whole * format::sector_size, rest);
+  std::size_t pos = format::bh::size;
+  for (std::uint32_t k = 0; k < b.count; ++k) {
+    const std::byte* h = body + pos;
+    if (b.used - pos < rh::size || format::load32(h + rh::length) > b.used - pos - rh::size ||
+        format::load16(h + rh::record_no) != k || format::load<std::uint8_t>(h + rh::type) == 0 ||
+        format::load<std::uint8_t>(h + rh::flags) != 0) {
+      end = pos;
+      return errc::corrupt_record;
+    }
+    offsets.push_back(static_cast<std::uint32_t>(pos));
+    pos += rh::size + format::load32(h + rh::length);
+  }
+  end = pos;
+  return pos == b.used ? errc{} : errc::corrupt_record;
+}
+
+// The second half of check_block: true if every record framed by
+// frame_block (offsets[0, m), the last ending at `end`) carries its CRC.
+// Checked three at a time on interleaved crc32 chains where the CPU has them.
+inline bool check_record_crcs(const std::byte* body, const std::uint32_t* offsets, std::size_t m, std::size_t end) {
+  namespace rh = format::rh;
+  auto size_of = [&](std::size_t k) { return (k + 1 < m ? offsets[k + 1] : end) - offsets[k]; };
+  auto stored = [&](std::size_t k) { return format::load32(body + offsets[k] + rh::crc); };
+  std::size_t k = 0;
+#if KTM_CRC32C_HAVE_SSE42
+  if (std::endian::native == std::endian::little && cpu_has_sse42())
+    for (; k + 3 <= m; k += 3) {
+      const std::byte* p[3] = {body + offsets[k], body + offsets[k + 1], body + offsets[k + 2]};
+      const std::size_t n[3] = {size_of(k), size_of(k + 1), size_of(k + 2)};
+      std::uint32_t c[3];
+      record_crc3_hw(p, n, c);
+      if (c[0] != stored(k) || c[1] != stored(k + 1) || c[2] != stored(k + 2)) return false;
+    }
+#endif
+  for (; k < m; ++k)
+    if (record_crc(body + offsets[k], size_of(k)) != stored(k)) return false;
+  return true;
+}
+
 // Checks every trailer and record of a block whose header parsed as `b`;
 // `raw` holds b.sectors sectors. On success the first b.used bytes of `body`
 // (grown to at least that, never shrunk) hold the destriped body and
@@ -243,67 +305,41 @@ __attribute__((target("sse4.2"))) inline void record_crc3_hw(const std::byte* co
 // number out of place), checksum_mismatch (a record CRC). Records are
 // checked in order and the first failing one decides: the framing of every
 // record is walked first (it needs only the lengths before it), then the
-// CRCs of the records framed cleanly, three at a time; a CRC failure before
-// the first framing failure wins, as it would record by record.
+// CRCs of the records framed cleanly; a CRC failure before the first
+// framing failure wins, as it would record by record.
 inline errc check_block(const std::byte* raw, const block_info& b, std::vector<std::byte>& body,
                         std::vector<std::uint32_t>& offsets) {
-  namespace rh = format::rh;
-  for (std::size_t i = 0; i < b.sectors; ++i) {
-    if (!trailer_matches(raw, i, b.seq, b.epoch)) return errc::torn_write;
-    std::uint16_t flags = format::load16(raw + i * format::sector_size + format::sector_body + 6);
-    if (((flags & format::sector_end) != 0) != (i + 1 == b.sectors)) return errc::torn_write;
-  }
   if (body.size() < b.used) body.resize(b.used);  // grown only: a smaller block leaves it as is
-  for (std::size_t off = 0; off < b.used; off += format::sector_body)
-    std::memcpy(body.data() + off, raw + raw_of_body(off), std::min<std::size_t>(format::sector_body, b.used - off));
   offsets.clear();
-  errc framing = errc{};
-  std::size_t pos = format::bh::size;
-  for (std::uint32_t k = 0; k < b.count; ++k) {
-    const std::byte* h = body.data() + pos;
-    if (b.used - pos < rh::size || format::load32(h + rh::length) > b.used - pos - rh::size ||
-        format::load16(h + rh::record_no) != k || format::load<std::uint8_t>(h + rh::type) == 0 ||
-        format::load<std::uint8_t>(h + rh::flags) != 0) {
-      framing = errc::corrupt_record;
-      break;
-    }
-    offsets.push_back(static_cast<std::uint32_t>(pos));
-    pos += rh::size + format::load32(h + rh::length);
-  }
-  if (framing == errc{} && pos != b.used) framing = errc::corrupt_record;
-  // CRCs of the records framed (offsets), in order; pos ends the last one.
-  const std::size_t m = offsets.size();
-  auto size_of = [&](std::size_t k) { return (k + 1 < m ? offsets[k + 1] : pos) - offsets[k]; };
-  auto stored = [&](std::size_t k) { return format::load32(body.data() + offsets[k] + rh::crc); };
-  std::size_t k = 0;
-#if KTM_CRC32C_HAVE_SSE42
-  if (std::endian::native == std::endian::little && cpu_has_sse42())
-    for (; k + 3 <= m; k += 3) {
-      const std::byte* p[3] = {body.data() + offsets[k], body.data() + offsets[k + 1], body.data() + offsets[k + 2]};
-      const std::size_t n[3] = {size_of(k), size_of(k + 1), size_of(k + 2)};
-      std::uint32_t c[3];
-      record_crc3_hw(p, n, c);
-      if (c[0] != stored(k) || c[1] != stored(k + 1) || c[2] != stored(k + 2)) return errc::checksum_mismatch;
-    }
-#endif
-  for (; k < m; ++k)
-    if (record_crc(body.data() + offsets[k], size_of(k)) != stored(k)) return errc::checksum_mismatch;
+  std::size_t end = 0;
+  const errc framing = frame_block(raw, b, body.data(), offsets, end);
+  if (framing == errc::torn_write) return framing;
+  if (!check_record_crcs(body.data(), offsets.data(), offsets.size(), end)) return errc::checksum_mismatch;
   return framing;
 }
 
 // Decodes record k of a checked block body. Precondition: check_block passed.
-inline log_record decode_record(const std::vector<std::byte>& body, std::uint32_t offset,
-                                const block_info& b, std::uint32_t k) {
+inline void decode_record_into(log_record& r, const std::byte* body, std::uint32_t offset, const block_info& b,
+                               std::uint32_t k) {
   namespace rh = format::rh;
-  const std::byte* h = body.data() + offset;
-  log_record r;
+  const std::byte* h = body + offset;
   r.at = lsn(b.container, b.offset, k);
   r.previous = lsn(format::load64(h + rh::previous));
   r.undo_next = lsn(format::load64(h + rh::undo_next));
   r.type = static_cast<record_type>(format::load<std::uint8_t>(h + rh::type));
   r.stream_id = format::load32(h + rh::stream);
   r.payload = std::span<const std::byte>(h + rh::size, format::load32(h + rh::length));
+}
+inline log_record decode_record(const std::byte* body, std::uint32_t offset, const block_info& b,
+                                std::uint32_t k) {
+  log_record r;
+  decode_record_into(r, body, offset, b, k);
   return r;
+}
+
+inline log_record decode_record(const std::vector<std::byte>& body, std::uint32_t offset,
+                                const block_info& b, std::uint32_t k) {
+  return decode_record(body.data(), offset, b, k);
 }
 
 }  // namespace ktm::log::detail

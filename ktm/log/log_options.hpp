@@ -38,6 +38,11 @@ struct log_options {
   std::function<bool(const log_full_info&)> on_full;
   tail_reporter on_tail;               // called by open with what it found at the end
   bool persist_on_close = true;        // flush and write the base file when the last handle goes
+  // A forward read that goes past its first read_ahead window (1 MiB) goes
+  // on with a helper thread that reads and frames the blocks ahead while the
+  // caller checks CRCs and consumes records (reader.hpp). False: every read
+  // stays on the caller's thread.
+  bool read_thread = true;
 };
 
 }  // namespace ktm::log

@@ -15,17 +15,6 @@ using namespace ktm::test::memory_log_names;
 
 namespace {
 
-// Containers of 2 MiB (two windows each), blocks of ~1.6 KB.
-log_options windowed_options() {
-  log_options o;
-  o.block_size = 8192;
-  o.container_size = 2u << 20;
-  o.containers = 2;
-  o.grow = true;
-  o.max_containers = 8;
-  return o;
-}
-
 std::string payload(int i) { return "record " + std::to_string(i) + std::string(150 + i % 60, 'x'); }
 
 // Appends n records, a block forced every 7 records (or each one).
@@ -42,7 +31,7 @@ std::vector<lsn> fill(stream<memory_storage>& s, int n, int force_every) {
   return ls;
 }
 
-// A log of windowed_options() with one stream "tm" holding n records
+// A log of ktm::test::windowed_log_options() with one stream "tm" holding n records
 // (fill(), a force every force_every records).
 struct filled_log {
   filled_log(int n, int force_every) {
@@ -51,17 +40,10 @@ struct filled_log {
     ls = fill(*s, n, force_every);
   }
   memory_storage st;
-  ktm::result<mlog> lg = mlog::create(st, "l", windowed_options());
+  ktm::result<mlog> lg = mlog::create(st, "l", ktm::test::windowed_log_options());
   ktm::result<stream<memory_storage>> s = lg->create_stream("tm");
   std::vector<lsn> ls;
 };
-
-std::string container_file(const mlog& lg, std::uint32_t logical) {
-  for (const auto& c : lg.containers())
-    if (c.logical_id == logical) return "l.c" + std::to_string(c.physical_id);
-  FAIL("no container holds logical " << logical);
-  return {};
-}
 
 }  // namespace
 
@@ -90,7 +72,8 @@ TEST_CASE("a damaged block inside a read-ahead window stops a forward read there
   const int bad = 250;
   const lsn at = ls[bad];
   REQUIRE(at.record() == 0);
-  const std::string file = container_file(*lg, at.container());
+  const std::string file = ktm::test::container_file(*lg, at.container());
+  REQUIRE(!file.empty());
 
   struct damage {
     std::size_t offset;  // in the block
@@ -128,7 +111,8 @@ TEST_CASE("a long forward read stops at the third or fifth record of a block who
     const lsn block = ls[bad].block_start();
     std::size_t first = bad - k;  // the block's first record
     REQUIRE(ls[first].block_start() == block);
-    const std::string file = container_file(*lg, block.container());
+    const std::string file = ktm::test::container_file(*lg, block.container());
+    REQUIRE(!file.empty());
     // a byte of record k's payload, in the block's destriped body
     std::size_t body = format::bh::size;
     for (std::size_t i = first; i < bad; ++i) body += format::rh::size + payload(static_cast<int>(i)).size();

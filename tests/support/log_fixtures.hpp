@@ -62,6 +62,20 @@ inline ktm::log::log_options medium_log_options() {
   return o;
 }
 
+// Containers of 2 MiB (two read-ahead windows each), growing up to 8: logs
+// for long forward reads (which go on with a helper thread past the first
+// window unless read_thread is false).
+inline ktm::log::log_options windowed_log_options(bool read_thread = true) {
+  ktm::log::log_options o;
+  o.block_size = 8192;
+  o.container_size = 2u << 20;
+  o.containers = 2;
+  o.grow = true;
+  o.max_containers = 8;
+  o.read_thread = read_thread;
+  return o;
+}
+
 inline std::span<const std::byte> as_bytes(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
 }
@@ -156,6 +170,15 @@ class failing_storage {
 };
 
 static_assert(ktm::check_io_policy<failing_storage>());
+
+// The file name of the container that holds logical container `logical` of
+// the log `name` ("" if none does).
+template <class Log>
+std::string container_file(const Log& lg, std::uint32_t logical, std::string_view name = "l") {
+  for (const auto& c : lg.containers())
+    if (c.logical_id == logical) return std::string(name) + ".c" + std::to_string(c.physical_id);
+  return {};
+}
 
 // Reads every record of a stream forward; returns payloads as strings.
 template <class Stream>

@@ -72,7 +72,7 @@ result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
 // clean block (the caller then reads the block alone and reports what that
 // finds).
 template <io_policy Io>
-std::optional<result<void>> log_core<Io>::fetch_from_window(lsn start, block_view& bv) {
+std::optional<result<void>> log_core<Io>::fetch_from_window(lsn start, block_view& bv, frame_target* t) {
   const std::uint64_t off = start.block_byte_offset();
   if (!block_place_ok(start, geo_)) return std::nullopt;
   std::shared_ptr<device> dev;
@@ -118,10 +118,39 @@ std::optional<result<void>> log_core<Io>::fetch_from_window(lsn start, block_vie
   if (!b || b->container != start.container() || b->offset != start.block_offset()) return std::nullopt;
   const std::uint64_t bytes = std::uint64_t{b->sectors} * 512;
   if (!in_window(bytes) && !load(bytes)) return failed_read();
-  if (check_block(bv.win.data() + (off - bv.win_off), *b, bv.body, bv.offsets) != errc{}) return std::nullopt;
+  const std::byte* raw = bv.win.data() + (off - bv.win_off);
+  if (t) {  // framed only: the caller checks the CRCs
+    const std::size_t offsets0 = t->offsets.size();
+    if (t->body.size() < t->used + b->used) t->body.resize(t->used + b->used);  // grown only
+    if (frame_block(raw, *b, t->body.data() + t->used, t->offsets, t->end) != errc{}) {
+      t->offsets.resize(offsets0);
+      return std::nullopt;
+    }
+    t->used += b->used;
+    t->crc_checked = false;
+  } else if (check_block(raw, *b, bv.body, bv.offsets) != errc{}) {
+    return std::nullopt;
+  }
   bv.info = *b;
   bv.start = start;
   return result<void>{};
+}
+
+template <io_policy Io>
+result<void> log_core<Io>::frame_block_at(lsn start, block_view& bv, frame_target& t) {
+  if (bv.start == start) bv.start = lsn::invalid();  // taken before: take it again
+  if (auto r = fetch_from_window(start, bv, &t)) return std::move(*r);
+  bv.read_ahead = false;  // read alone, as a reader without a window would
+  auto r = fetch_block(start, bv);
+  bv.read_ahead = true;
+  if (!r) return r;
+  if (t.body.size() < t.used + bv.info.used) t.body.resize(t.used + bv.info.used);
+  std::memcpy(t.body.data() + t.used, bv.body.data(), bv.info.used);
+  t.used += bv.info.used;
+  t.offsets.insert(t.offsets.end(), bv.offsets.begin(), bv.offsets.end());
+  t.end = bv.info.used;
+  t.crc_checked = true;
+  return {};
 }
 
 }  // namespace ktm::log::detail

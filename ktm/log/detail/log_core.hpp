@@ -247,9 +247,28 @@ class log_core {
   };
   // Bytes a forward reader reads ahead per device read.
   static constexpr std::size_t read_ahead_bytes = std::size_t{1} << 20;
+  // Where a pipelined forward reader (forward_pipeline.hpp) takes a block:
+  // its body is destriped at body[used] on (body grows as needed, and
+  // `used` moves past it), the offsets of its records (relative to that)
+  // are appended to `offsets`, `end` is where the last record framed ends,
+  // and crc_checked says whether the record CRCs have been checked yet.
+  struct frame_target {
+    std::vector<std::byte>& body;
+    std::size_t& used;
+    std::vector<std::uint32_t>& offsets;
+    std::size_t end = 0;
+    bool crc_checked = false;
+  };
   // Reads and checks the block starting at `start` into `bv`.
   result<void> fetch_block(lsn start, block_view& bv);
-  std::optional<result<void>> fetch_from_window(lsn start, block_view& bv);
+  // From bv's window: the block checked into bv or, with a target, only
+  // framed into it (see block_fetch.hpp).
+  std::optional<result<void>> fetch_from_window(lsn start, block_view& bv, frame_target* t = nullptr);
+  // The block at `start` into `t`: framed from bv's window, or read alone
+  // and checked whole (crc_checked) where the window cannot give it.
+  result<void> frame_block_at(lsn start, block_view& bv, frame_target& t);
+  // Whether long forward reads may use a helper thread (log_options).
+  bool read_thread() const noexcept { return opt_.read_thread; }
   // The LSN after the last record written so far (not necessarily durable).
   lsn end_lsn() {
     std::lock_guard lk(mu_);
