@@ -17,7 +17,9 @@
 //     (--short: 2,000) and after 1,000,000 (--short: 20,000), median of 3.
 //     Target: the second within 2x of the first.
 // Also shown: the log's reader alone (open + read_forward of every record),
-// the floor under the TM's replay.
+// the floor under the TM's replay, and recovery with every read on the
+// caller's thread (log_options::read_thread = false; by default a long
+// forward read has a helper thread, reader.hpp).
 // Options: --short (or KTM_BENCH_SHORT=1), --transactions=N (for (a)),
 // --runs=N (interleaved runs of (a), 3 by default), --log-dir=PATH (for
 // profiling: (a) uses the log in PATH, committing it only if PATH holds none,
@@ -70,8 +72,9 @@ auto must(R&& r, const char* what) {
   return std::move(*r);
 }
 
-ktm::log::log_options options() {
+ktm::log::log_options options(bool read_thread = true) {
   ktm::log::log_options o;
+  o.read_thread = read_thread;
   o.container_size = 64u << 20;
   o.containers = 2;
   o.grow = true;
@@ -113,11 +116,11 @@ struct recovered {
 };
 
 template <std::size_t Every>
-recovered recover_once(const std::string& dir) {
+recovered recover_once(const std::string& dir, bool read_thread = true) {
   recovered out;
   const auto t0 = clock_type::now();
   io_t io(dir);
-  auto lg = must(log_t::open(io, "txlog", options()), "open log");
+  auto lg = must(log_t::open(io, "txlog", options(read_thread)), "open log");
   out.open_seconds = seconds_since(t0);
   auto ts = must(lg.open_stream("tm"), "stream");
   done_rm rm;
@@ -228,7 +231,7 @@ int main(int argc, char** argv) {
     if (!reuse) commit_up_to<0>(da, true, 0, n_a);
     std::printf("(a) %llu transactions committed in %.1f s%s\n", static_cast<unsigned long long>(n_a), seconds_since(t0),
                 reuse ? " (earlier: the log in --log-dir)" : "");
-    std::vector<double> rec_s, raw_s, reader_s;
+    std::vector<double> rec_s, raw_s, reader_s, one_s;
     std::uint64_t records = 0;
     recovered ra;
     std::uint64_t raw_bytes = 0;
@@ -237,17 +240,20 @@ int main(int argc, char** argv) {
       rec_s.push_back(ra.seconds);
       raw_s.push_back(raw_scan_seconds(da, ra, raw_bytes));
       reader_s.push_back(reader_seconds(da, records));
+      one_s.push_back(recover_once<0>(da, false).seconds);
       std::printf("  run %d: recovery %.4f s (log open %.4f s, replay %.4f s), raw scan %.4f s, %llu bytes, %zu in doubt\n", rep,
                   ra.seconds, ra.open_seconds, ra.replay_seconds, raw_s.back(), static_cast<unsigned long long>(ra.bytes), ra.in_doubt);
       std::fflush(stdout);
     }
-    const double rec = median(rec_s), raw = median(raw_s), reader = median(reader_s);
+    const double rec = median(rec_s), raw = median(raw_s), reader = median(reader_s), one = median(one_s);
     const double mb = static_cast<double>(ra.bytes) / 1e6;
     table ta({"what", "seconds", "MB/s", "transactions/s"});
     ta.row({"raw sequential pread", fmt(raw, 4), fmt(mb / raw, 0), "-"});
     ta.row({"log reader alone (open + read_forward, " + std::to_string(records) + " records)", fmt(reader, 4),
             fmt(mb / reader, 0), "-"});
     ta.row({"recovery (open + replay)", fmt(rec, 4), fmt(mb / rec, 0), fmt(static_cast<double>(n_a) / rec, 0)});
+    ta.row({"recovery, reads on one thread (read_thread = false)", fmt(one, 4), fmt(mb / one, 0),
+            fmt(static_cast<double>(n_a) / one, 0)});
     ta.print("(a) recovery of " + std::to_string(n_a) + " committed transactions (" + fmt(mb, 1) +
              " MB of log) against a raw scan of the same bytes (higher MB/s is better)");
     summary("recovery throughput vs raw sequential scan", raw / rec, "x", true, 0.5);
