@@ -109,11 +109,9 @@ struct reader_state {
     for (;;) {
       if (ps && pb < ps->blocks.size()) {
         const auto& e = ps->blocks[pb];
-        const std::byte* body = ps->body.data() + e.body_off;
-        const std::uint32_t* offs = ps->offsets.data() + e.first;
         if (pipe->crcs_ok(*ps, pb++)) {
-          fb_body = body;
-          fb_offsets = offs;
+          fb_body = ps->body_of(e);
+          fb_offsets = ps->offsets_of(e);
           fb_info = e.info;
           return true;
         }

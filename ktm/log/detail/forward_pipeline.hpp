@@ -59,6 +59,10 @@ class forward_pipeline {
     std::unique_ptr<std::atomic<std::uint8_t>[]> check;
     std::size_t check_cap = 0;
     std::size_t help_next = 0;  // the helper checks blocks from the end: blocks[0, help_next) are left
+
+    const std::byte* body_of(const block_entry& e) const { return body.data() + e.body_off; }
+    const std::uint32_t* offsets_of(const block_entry& e) const { return offsets.data() + e.first; }
+    bool crcs_sound(const block_entry& e) const { return check_record_crcs(body_of(e), offsets_of(e), e.count, e.end); }
   };
 
   // True if the record CRCs of block b of s (a slot handed out by
@@ -68,8 +72,7 @@ class forward_pipeline {
     const block_entry& e = s.blocks[b];
     std::atomic<std::uint8_t>& st = s.check[b];
     std::uint8_t v = unchecked;
-    if (st.compare_exchange_strong(v, by_reader, std::memory_order_acq_rel))
-      return check_record_crcs(s.body.data() + e.body_off, s.offsets.data() + e.first, e.count, e.end);
+    if (st.compare_exchange_strong(v, by_reader, std::memory_order_acq_rel)) return s.crcs_sound(e);
     while (v == by_helper) {
       std::this_thread::yield();
       v = st.load(std::memory_order_acquire);
@@ -203,9 +206,7 @@ class forward_pipeline {
         const std::size_t b = --s.help_next;
         std::uint8_t v = unchecked;
         if (!s.check[b].compare_exchange_strong(v, by_helper, std::memory_order_acq_rel)) continue;
-        const block_entry& e = s.blocks[b];
-        const bool ok = check_record_crcs(s.body.data() + e.body_off, s.offsets.data() + e.first, e.count, e.end);
-        s.check[b].store(ok ? sound : unsound, std::memory_order_release);
+        s.check[b].store(s.crcs_sound(s.blocks[b]) ? sound : unsound, std::memory_order_release);
         return true;
       }
     }
