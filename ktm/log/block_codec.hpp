@@ -16,6 +16,10 @@
 #include <span>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ktm/error.hpp"
 #include "ktm/log/crc32c.hpp"
 #include "ktm/log/format.hpp"
@@ -252,6 +256,22 @@ __attribute__((target("sse4.2"))) inline void record_crc3_hw(const std::byte* co
 }
 #endif
 
+// Copies one sector's body (format::sector_body bytes) from a raw block to
+// its place in the destriped body. With SSE2, as unrolled 16-byte moves:
+// for a copy of this size gcc emits `rep movsq`, whose start-up cost per
+// sector was 40% of frame_block.
+inline void copy_sector_body(std::byte* dst, const std::byte* src) noexcept {
+#if defined(__SSE2__)
+  static_assert(format::sector_body == 31 * 16 + 8);
+#pragma GCC unroll 31
+  for (std::size_t k = 0; k < 31 * 16; k += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
+  std::memcpy(dst + 31 * 16, src + 31 * 16, 8);
+#else
+  std::memcpy(dst, src, format::sector_body);
+#endif
+}
+
 // The first half of check_block: checks every trailer of a block whose
 // header parsed as `b` (`raw` holds b.sectors sectors), destripes its body
 // into body[0, b.used) (the caller provides at least b.used bytes) and walks
@@ -269,10 +289,9 @@ inline errc frame_block(const std::byte* raw, const block_info& b, std::byte* bo
     std::uint16_t flags = format::load16(raw + i * format::sector_size + format::sector_body + 6);
     if (((flags & format::sector_end) != 0) != (i + 1 == b.sectors)) return errc::torn_write;
   }
-  // whole sector bodies first: a copy of constant size, which compilers inline
+  // whole sector bodies first, each a copy of constant size
   const std::size_t whole = b.used / format::sector_body;
-  for (std::size_t i = 0; i < whole; ++i)
-    std::memcpy(body + i * format::sector_body, raw + i * format::sector_size, format::sector_body);
+  for (std::size_t i = 0; i < whole; ++i) copy_sector_body(body + i * format::sector_body, raw + i * format::sector_size);
   if (const std::size_t rest = b.used - whole * format::sector_body; rest > 0)
     std::memcpy(body + whole * format::sector_body, raw + whole * format::sector_size, rest);
   std::size_t pos = format::bh::size;
