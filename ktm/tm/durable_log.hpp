@@ -264,7 +264,7 @@ class durable_log {
     std::mutex cp;         // one checkpoint (or replay) at a time
     std::unordered_map<guid, lsn_type> pending;  // commit record logged, no end record yet
     mutable std::unordered_set<guid> committed;  // commit records found by replay, indexed
-    mutable std::vector<guid> found;             // ... not yet indexed (recovered_outcome does it)
+    mutable std::deque<guid> found;              // ... not yet indexed (recovered_outcome does it)
     std::unordered_set<guid> in_doubt;           // prepared records, neither committed nor ended
     std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
     // after `recovered`: destroyed first, they drop their queued deliveries
@@ -417,7 +417,7 @@ class durable_log {
       detail::open_commits<lsn_type> open;  // commit record found, no end record yet
       std::unordered_map<guid, detail::open_commit<lsn_type>> prepared;  // neither committed nor ended yet
       std::unordered_set<guid> closed;      // had a prepared record, then a commit or end record
-      std::vector<guid> found;              // every commit record found, for recovered_outcome
+      std::deque<guid> found;  // every commit record found, for recovered_outcome (a deque: no copy as it grows)
       std::uint64_t clock = 0, seq = 0;
       std::optional<lsn_type> scanned_last;
       std::optional<failure> bad;
