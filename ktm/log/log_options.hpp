@@ -40,8 +40,9 @@ struct log_options {
   bool persist_on_close = true;        // flush and write the base file when the last handle goes
   // A forward read that goes past its first read_ahead window (1 MiB) goes
   // on with a helper thread that reads and frames the blocks ahead while the
-  // caller checks CRCs and consumes records (reader.hpp). False: every read
-  // stays on the caller's thread.
+  // caller checks CRCs and consumes records (reader.hpp), unless the reading
+  // thread may run on one CPU only. False: every read stays on the caller's
+  // thread.
   bool read_thread = true;
 };
 

@@ -22,8 +22,8 @@
 // (forward_pipeline.hpp). The helper adds at most three slots of about
 // read_ahead_bytes + block_size of body (with their record offsets) and a
 // window and block buffer of its own; it stops when the view ends or is
-// destroyed. If no thread can be started, the read goes on on the caller's
-// thread.
+// destroyed. If no thread can be started, or the calling thread may run on
+// one CPU only (its affinity), the read goes on on the caller's thread.
 //
 // Elements are references to the view's current log_record; it and its
 // payload stay valid until the iterator moves on. When iteration ends,
@@ -93,7 +93,8 @@ struct reader_state {
       const lsn nb = core->next_block(bv.start, bv.info.sectors);
       if (nb > last) return finish(errc::end_of_stream, nb), false;
       sync_bytes += std::uint64_t{bv.info.sectors} * 512;
-      if (sync_bytes >= log_core<Io>::read_ahead_bytes && !pipe_tried && core->read_thread()) {
+      if (sync_bytes >= log_core<Io>::read_ahead_bytes && !pipe_tried && core->read_thread() &&
+          helper_can_overlap()) {
         pipe_tried = true;
         pipe = std::make_unique<forward_pipeline<Io>>();
         if (pipe->start(core, nb, last)) return next_slot_block();

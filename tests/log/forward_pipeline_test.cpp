@@ -6,10 +6,15 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "ktm/log/format.hpp"
 #include "tests/support/log_fixtures.hpp"
@@ -105,6 +110,43 @@ struct filled_log {
   Storage st;
   std::vector<lsn> as;
 };
+
+#if defined(__linux__)
+// Threads of this process now.
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) n += e.is_directory() ? 1 : 0;
+  return n;
+}
+
+// Threads of this process while a forward read of stream a is 20,000
+// records in (well past its first MiB), with the calling thread confined to
+// `cpus` CPUs (restored after); the read must still be whole.
+std::size_t threads_mid_read(filled_log<memory_storage>& f, int cpus) {
+  cpu_set_t old, one;
+  REQUIRE(sched_getaffinity(0, sizeof old, &old) == 0);
+  CPU_ZERO(&one);
+  for (int c = 0, kept = 0; c < CPU_SETSIZE && kept < cpus; ++c)
+    if (CPU_ISSET(c, &old)) CPU_SET(c, &one), ++kept;
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  std::size_t during = 0, n = 0;
+  {
+    auto lg = mlog::open(f.st, "l", options(true));
+    REQUIRE(lg);
+    auto s = lg->open_stream("a");
+    REQUIRE(s);
+    auto v = s->read_forward();
+    for (const log_record& r : v) {
+      CHECK(r.at == f.as[n]);
+      if (++n == 20000) during = thread_count();
+    }
+    CHECK(v.ok());
+  }
+  REQUIRE(sched_setaffinity(0, sizeof old, &old) == 0);
+  CHECK(n == f.as.size());
+  return during;
+}
+#endif
 
 }  // namespace
 
@@ -218,3 +260,14 @@ TEST_CASE("a long forward read while the log is being appended to ends at the st
   CHECK(n == f.as.size());
   CHECK(v.ok());
 }
+
+#if defined(__linux__)
+TEST_CASE("a long forward read by a thread confined to one CPU stays on that thread") {
+  cpu_set_t mine;
+  REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+  filled_log<memory_storage> f(memory_storage(), 40000);
+  const std::size_t before = thread_count();
+  CHECK(threads_mid_read(f, 1) == before);
+  if (CPU_COUNT(&mine) > 1) CHECK(threads_mid_read(f, 2) == before + 1);  // the helper
+}
+#endif

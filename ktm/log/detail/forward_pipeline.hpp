@@ -33,9 +33,26 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "ktm/log/detail/log_core.hpp"
 
 namespace ktm::log::detail {
+
+// Whether the calling thread may run on more than one CPU (its affinity
+// mask on Linux, else the machine's count; true if unknown). On one CPU a
+// helper thread only adds hand-offs to the same work, so a forward read
+// started there stays on the caller's thread.
+inline bool helper_can_overlap() noexcept {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) > 1;
+#endif
+  return std::thread::hardware_concurrency() != 1;
+}
 
 template <class Io>
 class forward_pipeline {
