@@ -327,6 +327,17 @@ inline bool check_record_crcs(const std::byte* body, const std::uint32_t* offset
       record_crc3_hw(p, n, c);
       if (c[0] != stored(k) || c[1] != stored(k + 1) || c[2] != stored(k + 2)) return false;
     }
+  if (k < m && std::endian::native == std::endian::little && cpu_has_sse42()) {
+    // one or two left (a small block has a few records): on the same
+    // chains, the last one repeated, rather than one crc32c call per part
+    const std::size_t k1 = k + 1 < m ? k + 1 : k;
+    const std::byte* p[3] = {body + offsets[k], body + offsets[k1], body + offsets[k1]};
+    const std::size_t n[3] = {size_of(k), size_of(k1), size_of(k1)};
+    std::uint32_t c[3];
+    record_crc3_hw(p, n, c);
+    if (c[0] != stored(k) || c[1] != stored(k1)) return false;
+    k = m;
+  }
 #endif
   for (; k < m; ++k)
     if (record_crc(body + offsets[k], size_of(k)) != stored(k)) return false;
