@@ -129,6 +129,10 @@ std::size_t threads_mid_read(filled_log<memory_storage>& f, int cpus) {
   for (int c = 0, kept = 0; c < CPU_SETSIZE && kept < cpus; ++c)
     if (CPU_ISSET(c, &old)) CPU_SET(c, &one), ++kept;
   REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  struct restore {  // on every way out, a failed REQUIRE's too
+    cpu_set_t set;
+    ~restore() { sched_setaffinity(0, sizeof set, &set); }
+  } const restore_old{old};
   std::size_t during = 0, n = 0;
   {
     auto lg = mlog::open(f.st, "l", options(true));
@@ -142,7 +146,6 @@ std::size_t threads_mid_read(filled_log<memory_storage>& f, int cpus) {
     }
     CHECK(v.ok());
   }
-  REQUIRE(sched_setaffinity(0, sizeof old, &old) == 0);
   CHECK(n == f.as.size());
   return during;
 }
