@@ -210,27 +210,8 @@ static_assert(format::rh::crc == 28 && format::rh::size == 32, "record_crc3_hw m
 // record_crc of three records at once, on three interleaved chains (the
 // crc32 instruction's latency is three times its throughput; a record is
 // ~100 bytes, too short for crc32c's own interleaving). Little-endian only:
-// the header's crc field is the high half of its fourth 8-byte word.
-// The bytes [i, n) of q onto chain r: 8 at a time, then one 4-, 2- and
-// 1-byte step at most (a byte loop would be latency-bound: ~3 cycles a byte).
-__attribute__((target("sse4.2"), always_inline)) inline std::uint32_t record_crc_tail_hw(std::uint64_t r,
-                                                                                        const std::byte* q,
-                                                                                        std::size_t i,
-                                                                                        std::size_t n) noexcept {
-  for (; i + 8 <= n; i += 8) r = _mm_crc32_u64(r, format::load64(q + i));
-  auto r32 = static_cast<std::uint32_t>(r);
-  if (n - i >= 4) r32 = _mm_crc32_u32(r32, format::load32(q + i)), i += 4;
-  if (n - i >= 2) r32 = _mm_crc32_u16(r32, format::load16(q + i)), i += 2;
-  if (n - i >= 1) r32 = _mm_crc32_u8(r32, format::load<std::uint8_t>(q + i));
-  return ~r32;
-}
-
-// record_crc of three records at once, on three interleaved chains (the
-// crc32 instruction's latency is three times its throughput; a record is
-// ~100 bytes, too short for crc32c's own interleaving). Little-endian only:
-// the header's crc field is the high half of its fourth 8-byte word, and
-// the 4-, 2- and 1-byte steps of the tail take bytes in memory order.
-// The chains are plain locals: held in an array, they went through memory.
+// the header's crc field is the high half of its fourth 8-byte word. The
+// chains are plain locals: held in an array, they went through memory.
 __attribute__((target("sse4.2"))) inline void record_crc3_hw(const std::byte* const* p, const std::size_t* n,
                                                               std::uint32_t* out) noexcept {
   const std::byte *p0 = p[0], *p1 = p[1], *p2 = p[2];
@@ -250,9 +231,12 @@ __attribute__((target("sse4.2"))) inline void record_crc3_hw(const std::byte* co
     r1 = _mm_crc32_u64(r1, format::load64(p1 + i));
     r2 = _mm_crc32_u64(r2, format::load64(p2 + i));
   }
-  out[0] = record_crc_tail_hw(r0, p0, i, n[0]);
-  out[1] = record_crc_tail_hw(r1, p1, i, n[1]);
-  out[2] = record_crc_tail_hw(r2, p2, i, n[2]);
+  auto* const u0 = reinterpret_cast<const unsigned char*>(p0 + i);
+  auto* const u1 = reinterpret_cast<const unsigned char*>(p1 + i);
+  auto* const u2 = reinterpret_cast<const unsigned char*>(p2 + i);
+  out[0] = ~crc32c_hw_tail(r0, u0, n[0] - i);
+  out[1] = ~crc32c_hw_tail(r1, u1, n[1] - i);
+  out[2] = ~crc32c_hw_tail(r2, u2, n[2] - i);
 }
 #endif
 
@@ -319,25 +303,17 @@ inline bool check_record_crcs(const std::byte* body, const std::uint32_t* offset
   auto stored = [&](std::size_t k) { return format::load32(body + offsets[k] + rh::crc); };
   std::size_t k = 0;
 #if KTM_CRC32C_HAVE_SSE42
+  // three at a time; one or two left over (a small block has a few
+  // records) go on the same chains, the last one repeated
   if (std::endian::native == std::endian::little && cpu_has_sse42())
-    for (; k + 3 <= m; k += 3) {
-      const std::byte* p[3] = {body + offsets[k], body + offsets[k + 1], body + offsets[k + 2]};
-      const std::size_t n[3] = {size_of(k), size_of(k + 1), size_of(k + 2)};
+    for (; k < m; k += 3) {
+      const std::size_t k1 = std::min(k + 1, m - 1), k2 = std::min(k + 2, m - 1);
+      const std::byte* p[3] = {body + offsets[k], body + offsets[k1], body + offsets[k2]};
+      const std::size_t n[3] = {size_of(k), size_of(k1), size_of(k2)};
       std::uint32_t c[3];
       record_crc3_hw(p, n, c);
-      if (c[0] != stored(k) || c[1] != stored(k + 1) || c[2] != stored(k + 2)) return false;
+      if (c[0] != stored(k) || c[1] != stored(k1) || c[2] != stored(k2)) return false;
     }
-  if (k < m && std::endian::native == std::endian::little && cpu_has_sse42()) {
-    // one or two left (a small block has a few records): on the same
-    // chains, the last one repeated, rather than one crc32c call per part
-    const std::size_t k1 = k + 1 < m ? k + 1 : k;
-    const std::byte* p[3] = {body + offsets[k], body + offsets[k1], body + offsets[k1]};
-    const std::size_t n[3] = {size_of(k), size_of(k1), size_of(k1)};
-    std::uint32_t c[3];
-    record_crc3_hw(p, n, c);
-    if (c[0] != stored(k) || c[1] != stored(k1)) return false;
-    k = m;
-  }
 #endif
   for (; k < m; ++k)
     if (record_crc(body + offsets[k], size_of(k)) != stored(k)) return false;

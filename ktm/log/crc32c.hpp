@@ -150,6 +150,35 @@ __attribute__((target("sse4.2"), always_inline)) inline std::uint32_t crc32c_hw_
   return crc_shift(shift, r) ^ static_cast<std::uint32_t>(c);
 }
 
+// Chain r over [p, p + n): 8 bytes at a time, then one 4-, 2- and 1-byte
+// step at most (a byte loop is latency-bound, ~3 cycles a byte). Returns the
+// chain, not inverted.
+__attribute__((target("sse4.2"), always_inline)) inline std::uint32_t crc32c_hw_tail(
+    std::uint64_t r, const unsigned char* p, std::size_t n) noexcept {
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    r = _mm_crc32_u64(r, v);
+  }
+  auto r32 = static_cast<std::uint32_t>(r);
+  if (n >= 4) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    r32 = _mm_crc32_u32(r32, v);
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    r32 = _mm_crc32_u16(r32, v);
+    p += 2;
+    n -= 2;
+  }
+  if (n >= 1) r32 = _mm_crc32_u8(r32, *p);
+  return r32;
+}
+
 __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hw(std::uint32_t reg,
                                                                    const unsigned char* p,
                                                                    std::size_t n) noexcept {
@@ -163,17 +192,7 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hw(std::uint32_t r
     p += 3 * crc_short;
     n -= 3 * crc_short;
   }
-  std::uint64_t r = reg;
-  while (n >= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    r = _mm_crc32_u64(r, v);
-    p += 8;
-    n -= 8;
-  }
-  auto r32 = static_cast<std::uint32_t>(r);
-  while (n--) r32 = _mm_crc32_u8(r32, *p++);
-  return r32;
+  return crc32c_hw_tail(reg, p, n);
 }
 
 inline bool cpu_has_sse42() noexcept {
