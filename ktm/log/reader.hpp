@@ -93,12 +93,13 @@ struct reader_state {
       const lsn nb = core->next_block(bv.start, bv.info.sectors);
       if (nb > last) return finish(errc::end_of_stream, nb), false;
       sync_bytes += std::uint64_t{bv.info.sectors} * 512;
-      if (sync_bytes >= log_core<Io>::read_ahead_bytes && !pipe_tried && core->read_thread() &&
-          helper_can_overlap()) {
-        pipe_tried = true;
-        pipe = std::make_unique<forward_pipeline<Io>>();
-        if (pipe->start(core, nb, last)) return next_slot_block();
-        pipe.reset();
+      if (sync_bytes >= log_core<Io>::read_ahead_bytes && !pipe_tried) {
+        pipe_tried = true;  // decided once per read (helper_can_overlap is a system call)
+        if (core->read_thread() && helper_can_overlap()) {
+          pipe = std::make_unique<forward_pipeline<Io>>();
+          if (pipe->start(core, nb, last)) return next_slot_block();
+          pipe.reset();
+        }
       }
       if (auto r = core->fetch_block(nb, bv); !r) return finish(std::move(r).error()), false;
       take(bv);
