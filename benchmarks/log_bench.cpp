@@ -17,6 +17,10 @@
 // column: the median of the ratios taken within one repetition);
 // `--simulated-flush-us=N` runs it over memory whose every flush sleeps N us
 // (a steady device on a noisy machine; see support/counting_storage.hpp).
+// The logs of 2 and 3 are created with log_options::preformat_containers
+// (their containers written out with zeros), and 2's raw baseline file is
+// written with zeros too; `--no-preformat` reserves both with fallocate
+// instead (the log's default). 1 always reserves: its timer covers no flush.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -60,10 +64,14 @@ struct opened_on {
 };
 using opened = opened_on<storage_type>;
 
+// Sections 2 and 3: log_options::preformat_containers (--no-preformat: false).
+bool g_preformat = true;
+
 // A fresh one-stream log in `io`, large enough for `bytes` of records.
 template <class Storage>
-opened_on<Storage> make_log_on(Storage io, std::uint64_t bytes) {
+opened_on<Storage> make_log_on(Storage io, std::uint64_t bytes, bool preformat = false) {
   ktm::log::log_options o;
+  o.preformat_containers = preformat;
   o.container_size = 64u << 20;
   o.containers = static_cast<std::uint32_t>(bytes / o.container_size + 3);
   auto lg = must(ktm::log::log<Storage>::create(io, "bench", o), "create log");
@@ -72,8 +80,8 @@ opened_on<Storage> make_log_on(Storage io, std::uint64_t bytes) {
 }
 
 // A fresh one-stream log in `dir`.
-opened make_log(const std::string& dir, std::uint64_t bytes) {
-  return make_log_on(storage_type{ktm::io::posix_storage(dir)}, bytes);
+opened make_log(const std::string& dir, std::uint64_t bytes, bool preformat = false) {
+  return make_log_on(storage_type{ktm::io::posix_storage(dir)}, bytes, preformat);
 }
 
 // 1. Unforced appends.
@@ -105,7 +113,7 @@ throughput measure_append(const bench_dir& dir, std::size_t record, std::uint64_
 // 2. Forced append latency, seconds.
 double measure_forced_latency(const bench_dir& dir, std::size_t record, int iterations) {
   auto d = dir.fresh("forced");
-  auto o = make_log(d, static_cast<std::uint64_t>(iterations) * (record + 4096));
+  auto o = make_log(d, static_cast<std::uint64_t>(iterations) * (record + 4096), g_preformat);
   auto ma = must(o.st.marshalling_area(), "marshalling area");
   std::vector<std::byte> buf(record, std::byte{0x33});
   for (int i = 0; i < 8; ++i) must(ma.append(buf, ktm::log::record_type::data, ktm::log::append_flags::force), "warm");
@@ -155,7 +163,7 @@ group_result measure_group(const bench_dir& dir, int threads, double seconds, in
                                         std::uint64_t{256} << 20),
                             threads, seconds);
   }
-  return measure_group_on(make_log(dir.fresh("group"), 512u << 20), threads, seconds);
+  return measure_group_on(make_log(dir.fresh("group"), 512u << 20, g_preformat), threads, seconds);
 }
 
 double median(std::vector<double> v) {
@@ -177,9 +185,12 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--repeat=", 9) == 0) repeat = std::max(1, std::atoi(argv[i] + 9));
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) cell_seconds = std::atof(argv[i] + 10);
     if (std::strncmp(argv[i], "--simulated-flush-us=", 21) == 0) simulated_us = std::atoi(argv[i] + 21);
+    if (std::strcmp(argv[i], "--no-preformat") == 0) g_preformat = false;
   }
   bench_dir dir("log_bench");
-  std::printf("log_bench: directory %s%s\n", dir.path().c_str(), brief ? " (short mode)" : "");
+  std::printf("log_bench: directory %s%s; containers of 2 and 3 %s\n", dir.path().c_str(),
+              brief ? " (short mode)" : "",
+              g_preformat ? "preformatted (preformat_containers)" : "reserved (fallocate, --no-preformat)");
 
   // 1. Throughput.
   if (only == 0 || only == 1) {
@@ -205,9 +216,10 @@ int main(int argc, char** argv) {
     table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
     double worst = 0;
     for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
-      double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+      const auto mode = g_preformat ? prealloc_mode::write_zeros : prealloc_mode::reserve;
+      double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations, mode);
       double ktm = measure_forced_latency(dir, record, iterations);
-      double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations);
+      double raw2 = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations, mode);
       raw = (raw + raw2) / 2;  // bracket the log's run: the device drifts
       worst = std::max(worst, ktm / raw);
       t2.row({std::to_string(record) + " B", fmt(ktm * 1e6, 1), fmt(raw * 1e6, 1), fmt(ktm / raw, 3)});

@@ -8,8 +8,8 @@
 // concurrent fdatasyncs may share a device cache flush / journal commit.
 //
 // The file is written with zeros and synced before the window opens
-// (raw_file preallocates with fallocate, which leaves unwritten extents; the
-// first write to each would make fdatasync also commit extent metadata).
+// (prealloc_mode::write_zeros: with fallocate's unwritten extents, the first
+// write to each would make fdatasync also commit extent metadata).
 // The cursor wraps inside that region, so every fdatasync is of data only.
 // Flushes per commit are 1 by construction.
 #pragma once
@@ -32,13 +32,7 @@ inline constexpr std::uint64_t raw_group_commit_region = 64ull << 20;
 // file `path` (created/truncated; left for the caller to remove) for `len`.
 inline commit_rate raw_group_commits(const std::string& path, int threads, run_length len) {
   const std::uint64_t slots = raw_group_commit_region / peer_value_size;
-  raw_file f(path, 0);
-  {
-    std::vector<std::byte> zeros(1 << 20, std::byte{0});
-    for (std::uint64_t off = 0; off < raw_group_commit_region; off += zeros.size())
-      f.pwrite_all(zeros.data(), zeros.size(), off);
-    f.sync();
-  }
+  raw_file f(path, raw_group_commit_region, prealloc_mode::write_zeros);
   std::vector<std::vector<std::byte>> values;
   for (int t = 0; t < threads; ++t) {
     auto v = peer_value(t);

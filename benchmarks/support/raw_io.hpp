@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -24,13 +25,24 @@ inline double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+// How a raw_file's first bytes are made ready before it is timed: reserved
+// (fallocate: unwritten extents, so a flush after the first write to each
+// also writes the extent map) or written with zeros (what the log's
+// preformat_containers does to its containers).
+enum class prealloc_mode { reserve, write_zeros };
+
 class raw_file {
  public:
-  raw_file(const std::string& path, std::uint64_t prealloc) {
+  raw_file(const std::string& path, std::uint64_t prealloc, prealloc_mode mode = prealloc_mode::reserve) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) throw std::runtime_error("open " + path);
-    if (prealloc && ::posix_fallocate(fd_, 0, static_cast<off_t>(prealloc)) != 0)
+    if (mode == prealloc_mode::write_zeros) {
+      const std::vector<std::byte> zeros(1 << 20, std::byte{0});
+      for (std::uint64_t off = 0; off < prealloc; off += zeros.size())
+        pwrite_all(zeros.data(), static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), prealloc - off)), off);
+    } else if (prealloc && ::posix_fallocate(fd_, 0, static_cast<off_t>(prealloc)) != 0) {
       throw std::runtime_error("fallocate " + path);
+    }
     ::fdatasync(fd_);
   }
   raw_file(const raw_file&) = delete;
@@ -65,8 +77,9 @@ inline double raw_sequential_write_rate(const std::string& path, std::size_t rec
 }
 
 // Mean seconds of one pwrite + fdatasync of `record` bytes, appending.
-inline double raw_forced_write_latency(const std::string& path, std::size_t record, int iterations) {
-  raw_file f(path, static_cast<std::uint64_t>(record) * static_cast<std::uint64_t>(iterations) + 4096);
+inline double raw_forced_write_latency(const std::string& path, std::size_t record, int iterations,
+                                       prealloc_mode mode = prealloc_mode::reserve) {
+  raw_file f(path, static_cast<std::uint64_t>(record) * static_cast<std::uint64_t>(iterations) + 4096, mode);
   std::vector<std::byte> buf(record, std::byte{0x5a});
   auto t0 = clock_type::now();
   for (int i = 0; i < iterations; ++i) {

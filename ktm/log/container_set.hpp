@@ -8,6 +8,8 @@
 // same flush. Not thread-safe: the log's mutex guards it.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "ktm/concepts/io_policy.hpp"
+#include "ktm/io/aligned_buffer.hpp"
 #include "ktm/log/block_codec.hpp"
 #include "ktm/log/crc32c.hpp"
 #include "ktm/log/format.hpp"
@@ -94,15 +97,18 @@ class container_set {
   container_set(Io* io, std::string log_name, geometry g) : io_(io), name_(std::move(log_name)), g_(g) {}
 
   // Creates container file `physical`, zero-filled, with an unassigned header.
+  // `preformat` (log_options::preformat_containers): the zeros are written,
+  // not only reserved; one flush covers them and the header.
   // Errors: io_align_below_device when the device needs coarser alignment
   // than the log's io_align.
-  result<void> create(std::uint32_t physical, std::span<std::byte> scratch) {
+  result<void> create(std::uint32_t physical, std::span<std::byte> scratch, bool preformat = false) {
     std::string file = container_file_name(name_, physical);
     auto d = io_->open(file, open_mode::create_new);
     if (!d) return std::move(d).error();
     auto dev = std::make_shared<device>(std::move(*d));
     if (dev->logical_block_size() > g_.io_align) return failure(errc::io_align_below_device, {}, file);
     if (auto ec = dev->grow(g_.container_size)) return failure(ec, position::at_offset(0), file);
+    if (preformat) KTM_TRY(write_zeros(*dev, file));
     encode_container_header({g_.log_id, physical, format::no_logical, 0, g_.container_size, 0},
                             scratch.first(g_.io_align));
     if (auto ec = dev->write(0, scratch.first(g_.io_align))) return failure(ec, position::at_offset(0), file);
@@ -148,6 +154,19 @@ class container_set {
   Io& io() { return *io_; }
 
  private:
+  // Writes zeros over everything after the header, 1 MiB at a time
+  // (container_size and 1 MiB are multiples of io_align).
+  result<void> write_zeros(device& dev, const std::string& file) {
+    const std::uint64_t size = g_.container_size;
+    const std::uint64_t chunk = std::min<std::uint64_t>(size, std::uint64_t{1} << 20);
+    io::aligned_buffer zeros(static_cast<std::size_t>(chunk), g_.io_align);
+    for (std::uint64_t off = g_.io_align; off < size; off += chunk) {
+      const auto n = static_cast<std::size_t>(std::min(chunk, size - off));
+      if (auto ec = dev.write(off, zeros.span().first(n))) return failure(ec, position::at_offset(off), file);
+    }
+    return {};
+  }
+
   Io* io_ = nullptr;
   std::string name_;
   geometry g_;

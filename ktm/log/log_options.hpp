@@ -44,6 +44,17 @@ struct log_options {
   // thread may run on one CPU only. False: every read stays on the caller's
   // thread.
   bool read_thread = true;
+  // Containers this handle creates (at create, and when the log grows) are
+  // written out in full, with zeros, and flushed before their first record,
+  // instead of only having their space reserved (fallocate). A file system
+  // then has no unwritten extents to convert when records first land there,
+  // so a forced append into a new container flushes only data, as it does
+  // once the log has wrapped (a flush after a first write to reserved space
+  // also writes the file's extent map: one more device round trip on ext4).
+  // Costs writing container_size bytes per new container. For logs on file
+  // systems; a memory or raw device gains nothing. doc/log.md, "Preformatted
+  // containers".
+  bool preformat_containers = false;
 };
 
 }  // namespace ktm::log

@@ -22,7 +22,7 @@ result<void> log_core<Io>::add_container_locked(std::unique_lock<std::mutex>& lk
   const std::string file = container_file_name(name_, next_physical_);
   if (io_->exists(file))
     if (auto ec = io_->remove(file)) return fail_stop(failure(ec, {}, file));
-  auto r = cs_.create(next_physical_, base_scratch_.span());
+  auto r = cs_.create(next_physical_, base_scratch_.span(), opt_.preformat_containers);
   if (!r) {
     (void)io_->remove(file);
     return r;

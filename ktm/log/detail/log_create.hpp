@@ -91,7 +91,7 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::create(Io& io, std::string n
   c->dedicated_ = o.dedicated;
   c->base_scratch_ = aligned_buffer(format::base_copy_size, g.io_align);
   c->cs_ = container_set<Io>(&io, name, g);
-  for (std::uint32_t i = 0; i < o.containers; ++i) KTM_TRY(c->cs_.create(i, c->base_scratch_.span()));
+  for (std::uint32_t i = 0; i < o.containers; ++i) KTM_TRY(c->cs_.create(i, c->base_scratch_.span(), o.preformat_containers));
   c->next_physical_ = o.containers;
   // container 0 holds logical 0 from the start
   auto& s0 = c->cs_.slots()[0];
