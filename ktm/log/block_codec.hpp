@@ -78,23 +78,47 @@ class block_builder {
     return count_ < format::max_records_per_block && used_ + format::rh::size + payload <= cap_;
   }
 
-  // Precondition: fits(payload.size()). Returns the record number.
-  std::uint32_t add(std::uint32_t stream, std::uint8_t type, lsn prev, lsn undo_next,
-                    std::span<const std::byte> payload) noexcept {
+  // Where a record goes: add() is place() then fill(). place() takes the
+  // room (and the record number) and writes nothing; fill() writes the
+  // record there and reads nothing of the builder, so a caller may run it
+  // outside the lock that guards the builder, as long as the block is not
+  // sealed (or the builder reset) before every fill of it has returned.
+  struct placement {
+    std::byte* buf;
+    std::size_t body_off;
+    std::uint32_t record_no;
+  };
+
+  // Precondition: fits(n).
+  placement place(std::size_t n) noexcept {
+    const placement p{buf_, used_, count_};
+    used_ += format::rh::size + n;
+    ++count_;
+    return p;
+  }
+
+  static void fill(const placement& p, std::uint32_t stream, std::uint8_t type, lsn prev, lsn undo_next,
+                   std::span<const std::byte> payload) noexcept {
     namespace rh = format::rh;
     std::byte h[rh::size] = {};
     format::store<std::uint32_t>(h + rh::length, static_cast<std::uint32_t>(payload.size()));
     format::store<std::uint32_t>(h + rh::stream, stream);
     format::store<std::uint8_t>(h + rh::type, type);
-    format::store<std::uint16_t>(h + rh::record_no, static_cast<std::uint16_t>(count_));
+    format::store<std::uint16_t>(h + rh::record_no, static_cast<std::uint16_t>(p.record_no));
     format::store<std::uint64_t>(h + rh::previous, prev.raw());
     format::store<std::uint64_t>(h + rh::undo_next, undo_next.raw());
     std::uint32_t c = crc32c_extend(crc32c(h, rh::size), payload);
     format::store<std::uint32_t>(h + rh::crc, c);
-    put(used_, h, rh::size);
-    put(used_ + rh::size, payload.data(), payload.size());
-    used_ += rh::size + payload.size();
-    return count_++;
+    put(p.buf, p.body_off, h, rh::size);
+    put(p.buf, p.body_off + rh::size, payload.data(), payload.size());
+  }
+
+  // Precondition: fits(payload.size()). Returns the record number.
+  std::uint32_t add(std::uint32_t stream, std::uint8_t type, lsn prev, lsn undo_next,
+                    std::span<const std::byte> payload) noexcept {
+    const placement p = place(payload.size());
+    fill(p, stream, type, prev, undo_next, payload);
+    return p.record_no;
   }
 
   // Fills the header, padding and trailers; returns the block's length in
@@ -136,12 +160,12 @@ class block_builder {
   }
 
  private:
-  void put(std::size_t body_off, const void* src, std::size_t n) noexcept {
+  static void put(std::byte* buf, std::size_t body_off, const void* src, std::size_t n) noexcept {
     auto* s = static_cast<const std::byte*>(src);
     while (n > 0) {
       std::size_t in_sector = format::sector_body - body_off % format::sector_body;
       std::size_t k = std::min(n, in_sector);
-      std::memcpy(buf_ + raw_of_body(body_off), s, k);
+      std::memcpy(buf + raw_of_body(body_off), s, k);
       s += k;
       n -= k;
       body_off += k;

@@ -7,6 +7,12 @@
 
 namespace ktm::log::detail {
 
+// Payloads of at least this many bytes are copied into the open block after
+// append releases the log's mutex (a 64 KiB copy held it for microseconds
+// while the writer thread waited to hand back a buffer); smaller ones are
+// copied under it, where two more atomic operations would cost more.
+inline constexpr std::size_t unlocked_copy_min = 4096;
+
 template <io_policy Io>
 typename log_core<Io>::step log_core<Io>::open_block_locked(std::unique_lock<std::mutex>& lk, result<void>& err) {
   if (free_bufs_.empty()) {
@@ -103,8 +109,20 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
       return failure(asked ? errc::tail_pinned : errc::log_full, position::at_lsn(fi.pinning_lsn.raw()),
                      fi.pinning_stream);
     }
-    // place the record
-    const std::uint32_t k = builder_.add(s.id, type, s.last, undo_next, payload);
+    // place the record; a large one is copied in after mu_ is released, so
+    // that the writer thread and other appenders need not wait for the copy
+    // (the block is not sealed until the copy returns: seal_locked)
+    const lsn prev = s.last;
+    const bool copy_unlocked = payload.size() >= unlocked_copy_min;
+    block_builder::placement p{};
+    std::uint32_t k;
+    if (copy_unlocked) {
+      p = builder_.place(payload.size());
+      open_fills_.fetch_add(1, std::memory_order_relaxed);
+      k = p.record_no;
+    } else {
+      k = builder_.add(s.id, type, prev, undo_next, payload);
+    }
     const lsn l(open_pos_.container(), open_pos_.block_offset(), k);
     if (s.last < s.base) s.base = l;  // nothing of the stream lives in [base, l)
     s.last = l;
@@ -112,6 +130,14 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
       w.reserved_records -= 1;
       w.reserved_bytes -= len;
       total_reserved_ -= cost;
+    }
+    if (copy_unlocked) {
+      const std::uint32_t id = s.id;
+      lk.unlock();
+      block_builder::fill(p, id, type, prev, undo_next, payload);
+      if (open_fills_.fetch_sub(1, std::memory_order_release) == 1) open_fills_.notify_all();
+      if (!has_flag(flags, append_flags::force)) return l;
+      lk.lock();
     }
     if (has_flag(flags, append_flags::force)) {
       auto r = flush_to_locked(lk, l, true);

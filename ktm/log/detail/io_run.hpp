@@ -10,6 +10,9 @@ namespace ktm::log::detail {
 
 template <io_policy Io>
 void log_core<Io>::seal_locked() {
+  // the block's bytes are complete once its unlocked copies have returned
+  for (std::uint32_t n; (n = open_fills_.load(std::memory_order_acquire)) != 0;)
+    open_fills_.wait(n, std::memory_order_acquire);
   const std::size_t len =
       builder_.seal(geo_, open_seq_, durable_seq_, open_pos_.container(), open_pos_.block_offset(), epoch_);
   auto* slot = cs_.by_logical(open_pos_.container());

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -443,6 +444,9 @@ class log_core {
   std::vector<aligned_buffer> bufs_;
   std::vector<int> free_bufs_;
   block_builder builder_;
+  // Records of the open block that append placed under mu_ and is copying
+  // in without it (large records: append_path.hpp); sealing waits for 0.
+  std::atomic<std::uint32_t> open_fills_{0};
   bool open_ = false;
   int open_buf_ = -1;
   lsn open_pos_;
