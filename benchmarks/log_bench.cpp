@@ -27,9 +27,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "benchmarks/support/bench_dir.hpp"
 #include "benchmarks/support/counting_storage.hpp"
@@ -108,6 +111,15 @@ throughput measure_append(const bench_dir& dir, std::size_t record, std::uint64_
     must(ma.flush_all(), "flush");
   }
   return t;
+}
+
+// Leaves the device quiet for the next measurement: section 1's files are
+// removed (their page cache goes without being written back) and whatever
+// else is dirty is written now, not during a forced-append cell.
+void settle(const bench_dir& dir) {
+  std::filesystem::remove_all(dir.path() / "log");
+  std::filesystem::remove(dir.path() / "raw.dat");
+  ::sync();
 }
 
 // 2. Forced append latency, seconds.
@@ -199,6 +211,7 @@ int main(int argc, char** argv) {
     double ratio_64k = 0, rate_64b = 0;
     for (std::size_t record : {std::size_t{64}, std::size_t{1024}, std::size_t{65536}}) {
       auto r = measure_append(dir, record, record == 64 ? total / 4 : total);
+      settle(dir);
       double ratio = r.log_rate / r.raw_rate;
       if (record == 65536) ratio_64k = ratio;
       if (record == 64) rate_64b = r.records_per_second;
@@ -216,6 +229,7 @@ int main(int argc, char** argv) {
     table t2({"record", "ktm forced append us", "raw pwrite+fdatasync us", "ktm/raw"});
     double worst = 0;
     for (std::size_t record : {std::size_t{100}, std::size_t{4096}}) {
+      settle(dir);
       const auto mode = g_preformat ? prealloc_mode::write_zeros : prealloc_mode::reserve;
       double raw = raw_forced_write_latency(dir.file("raw_forced.dat"), record, iterations, mode);
       double ktm = measure_forced_latency(dir, record, iterations);
@@ -235,6 +249,7 @@ int main(int argc, char** argv) {
     std::vector<double> rate[4], flushes[4], ratio[4];
     for (int rep = 0; rep < repeat; ++rep)
       for (int i = 0; i < 4; ++i) {
+        settle(dir);
         auto g = measure_group(dir, counts[i], secs, simulated_us);
         rate[i].push_back(g.per_second);
         flushes[i].push_back(g.flushes_per_append);
