@@ -31,17 +31,18 @@ std::size_t probe(direct_storage& s) {
   return b;
 }
 
-log_options options(std::uint32_t io_align) {
+log_options options(std::uint32_t io_align, bool preformat = false) {
   auto o = ktm::test::medium_log_options();  // blocks of 8 KiB, containers of 64 KiB
   o.io_align = io_align;
+  o.preformat_containers = preformat;
   return o;
 }
 
 // Writes, closes, crashes nothing (O_DIRECT + fdatasync), reopens, reads.
-void round_trip(direct_storage& st, const std::string& name, std::uint32_t io_align) {
+void round_trip(direct_storage& st, const std::string& name, std::uint32_t io_align, bool preformat = false) {
   std::vector<std::string> want;
   {
-    auto lg = dlog::create(st, name, options(io_align));
+    auto lg = dlog::create(st, name, options(io_align, preformat));
     INFO((lg ? std::string() : lg.error().message()));
     REQUIRE(lg);
     auto s = lg->create_stream("a");
@@ -86,6 +87,15 @@ TEST_CASE("row 9: a log over O_DIRECT files works with io_align 4096 and 512") {
       CHECK(lg.code() == errc::io_align_below_device);
     }
   }
+}
+
+TEST_CASE("row 9: a log over O_DIRECT preformats its containers with aligned writes") {
+  ktm::test::temp_dir dir;
+  direct_storage st(dir.path().string());
+  const std::size_t lbs = probe(st);
+  if (lbs == 0) return;
+  for (std::uint32_t a : {4096u, 512u})
+    if (a >= lbs) round_trip(st, "pre" + std::to_string(a), a, true);
 }
 
 TEST_CASE("row 9: a log over O_DIRECT with O_DSYNC works too") {
