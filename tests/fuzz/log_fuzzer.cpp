@@ -4,7 +4,9 @@
 // (tests/fuzz/log_fuzz_input.hpp). In each recovery mode the fuzzer opens the
 // log, lists its streams, reads each forward, backward and along undo-next,
 // reads single records at LSNs from the input, walks the restart-area chain,
-// then appends, forces, writes a restart area and reopens. Every outcome must
+// then appends, forces, writes a restart area and reopens (flags: 1 persist
+// on close, 2 grow, 4 restart area, 8 moving the base, 16 advance_base, 32 a
+// payload of 4 KiB or more, 64 preformatted containers). Every outcome must
 // be a value or a ktm error: a crash, a sanitizer report or a hang is a bug.
 //
 // One property is checked as well: a forced append that returned success is
@@ -106,7 +108,11 @@ void run(const ktm::fuzz::log_files& files) {
   o.grow = (files.flags & 2) != 0;
   o.max_containers = 6;
   o.write_buffers = 2;
-  std::vector<std::byte> payload(tp.u8(), std::byte{0x5a});
+  o.preformat_containers = (files.flags & 64) != 0;  // containers added by growth
+  // flag 32: a payload of 4 KiB or more (append copies it in outside the
+  // log's lock), else 0..255 bytes
+  const std::size_t length = (files.flags & 32) ? 4096 + std::size_t{tp.u8()} * 32 : tp.u8();
+  std::vector<std::byte> payload(length, std::byte{0x5a});
   lsn forced;
   {
     auto lg = L::open(st, "f", o);
