@@ -26,9 +26,9 @@ constexpr int per_writer = 150;
 std::string record_of(int t, int i) {
   static constexpr std::size_t sizes[] = {100, 4095, 4096, 4097, 9000, 30000, 60000};
   const std::size_t n = sizes[static_cast<std::size_t>(i * 3 + t) % std::size(sizes)];
-  std::string s(n, '\0');
-  for (std::size_t k = 0; k < n; ++k) s[k] = static_cast<char>('a' + (t * 7 + i * 13 + static_cast<int>(k)) % 26);
-  return "w" + std::to_string(t) + "#" + std::to_string(i) + ":" + s;
+  std::string s = "w" + std::to_string(t) + "#" + std::to_string(i) + ":";  // counted in n
+  for (std::size_t k = s.size(); k < n; ++k) s += static_cast<char>('a' + (t * 7 + i * 13 + static_cast<int>(k)) % 26);
+  return s;
 }
 
 log_options options() {

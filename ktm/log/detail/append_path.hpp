@@ -138,6 +138,10 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
       if (open_fills_.fetch_sub(1, std::memory_order_release) == 1) open_fills_.notify_all();
       if (!has_flag(flags, append_flags::force)) return l;
       lk.lock();
+      // a flush while the lock was released (another forcer, or close) may
+      // have made it durable already: that is a success, even if the log
+      // was closed meanwhile
+      if (l < durable_lsn_) return l;
     }
     if (has_flag(flags, append_flags::force)) {
       auto r = flush_to_locked(lk, l, true);
