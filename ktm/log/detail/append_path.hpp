@@ -114,16 +114,12 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
     // (the block is not sealed until the copy returns: seal_locked)
     const lsn prev = s.last;
     const bool copy_unlocked = payload.size() >= unlocked_copy_min;
-    block_builder::placement p{};
-    std::uint32_t k;
-    if (copy_unlocked) {
-      p = builder_.place(payload.size());
+    const block_builder::placement p = builder_.place(payload.size());
+    if (copy_unlocked)
       open_fills_.fetch_add(1, std::memory_order_relaxed);
-      k = p.record_no;
-    } else {
-      k = builder_.add(s.id, type, prev, undo_next, payload);
-    }
-    const lsn l(open_pos_.container(), open_pos_.block_offset(), k);
+    else
+      block_builder::fill(p, s.id, type, prev, undo_next, payload);
+    const lsn l(open_pos_.container(), open_pos_.block_offset(), p.record_no);
     if (s.last < s.base) s.base = l;  // nothing of the stream lives in [base, l)
     s.last = l;
     if (use_res) {
