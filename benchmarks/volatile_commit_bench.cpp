@@ -10,15 +10,19 @@
 // commit copies the after-image). Global operator new/delete are replaced by
 // counting versions; allocs_per_tx must be 0 on the TM path.
 //
-// The TM runs twice: with the default concurrency policy (thread_safe: a
+// The TM runs with the default concurrency policy (thread_safe: a
 // transaction lock, an atomic virtual clock) and with
 // with_threading<single_threaded> (no lock, a plain clock), which is what a
-// client that runs its TM from one thread would choose. The summary names
-// which one each line measured.
+// client that runs its TM from one thread would choose; each with both kinds
+// of transaction: basic_transaction (tm.begin(): enlistment handles, replies
+// by return or later) and the static transaction (tm.begin_static():
+// replies by return only, no handles). The summary names what each line
+// measured. The RMs record the UOW id at PREPREPARE (as an RM that tags its
+// changes would), so the baseline computes the whole id as the TM does.
 //
 // Build: bazel build --config=bench //benchmarks:volatile_commit_bench
 // Instructions per transaction (repeatable where wall-clock time is not):
-//   valgrind --tool=callgrind <binary> --benchmark_filter='single_threaded/8/'
+//   valgrind --tool=callgrind <binary> --benchmark_filter='static_transaction_single_threaded/8/'
 //       --iterations=20000   (then 60000; the totals' difference / 40000)
 #include <benchmark/benchmark.h>
 
@@ -86,6 +90,7 @@ class register_rm : public kt::resource_manager_base<> {
 
   kt::reply on_preprepare(kt::enlistment&, const kt::notification& n) {
     last_clock_ = n.virtual_clock;
+    last_uow_ = n.transaction;  // as an RM that tags its changes would
     return kt::reply::done();
   }
   kt::reply on_prepare(kt::enlistment&, const kt::notification& n) {
@@ -106,12 +111,13 @@ class register_rm : public kt::resource_manager_base<> {
   }
 
   std::uint64_t commits() const { return commits_; }
-  std::uint64_t checksum() const { return checksum_; }
+  std::uint64_t checksum() const { return checksum_ + last_uow_.bytes()[0]; }
 
  private:
   std::size_t words_;
   std::vector<std::uint64_t> committed_, work_, before_;
   std::uint64_t checksum_ = 0, last_clock_ = 0, commits_ = 0;
+  ktm::guid last_uow_{};
 };
 
 using rm_a = register_rm<1>;
@@ -162,8 +168,10 @@ void BM_baseline_direct_calls(benchmark::State& state) {
   if (a.commits() != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("lost commits");
 }
 
-template <class TM>
-void BM_tm_inline_static(benchmark::State& state) {
+// One transaction per iteration through the TM, run by `one(tm, a, b,
+// slot, i)`: the same client work and checks as the baseline's.
+template <class TM, class One>
+void run_tm(benchmark::State& state, One one) {
   const auto words = static_cast<std::size_t>(state.range(0));
   rm_a a(words);
   rm_b b(words);
@@ -173,6 +181,17 @@ void BM_tm_inline_static(benchmark::State& state) {
   const std::uint64_t before = g_allocations.load();
   for (auto _ : state) {
     const std::size_t slot = i++ & 15;
+    one(tm, a, b, slot, i);
+  }
+  set_allocs(state, before);
+  benchmark::DoNotOptimize(a.checksum() + b.checksum());
+  if (a.commits() != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("lost commits");
+}
+
+// basic_transaction (tm.begin()): enlistment handles, replies by return or later.
+template <class TM>
+void BM_tm_inline_static(benchmark::State& state) {
+  run_tm<TM>(state, [](TM& tm, rm_a& a, rm_b& b, std::size_t slot, std::uint64_t i) {
     auto tx = tm.begin();
     a.write(slot, i);
     b.write(slot, i);
@@ -180,10 +199,22 @@ void BM_tm_inline_static(benchmark::State& state) {
     auto hb = tx.enlist(b, kt::default_mask, kt::enlistment_key(slot));
     ktm::result<void> r = tx.commit();
     benchmark::DoNotOptimize(r);
-  }
-  set_allocs(state, before);
-  benchmark::DoNotOptimize(a.checksum() + b.checksum());
-  if (a.commits() != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("lost commits");
+  });
+}
+
+// The same transaction through a static transaction (tm.begin_static()):
+// handlers answer by returning, enlist hands out no handle.
+template <class TM>
+void BM_tm_static_transaction(benchmark::State& state) {
+  run_tm<TM>(state, [](TM& tm, rm_a& a, rm_b& b, std::size_t slot, std::uint64_t i) {
+    auto tx = tm.begin_static();
+    a.write(slot, i);
+    b.write(slot, i);
+    (void)tx.enlist(a, kt::default_mask, kt::enlistment_key(slot));
+    (void)tx.enlist(b, kt::default_mask, kt::enlistment_key(slot));
+    ktm::result<void> r = tx.commit();
+    benchmark::DoNotOptimize(r);
+  });
 }
 
 // Register sizes: 64 bytes (the headline), 512 bytes, 4 KiB. A fixed
@@ -198,6 +229,8 @@ void register_all(std::int64_t iterations) {
   each(benchmark::RegisterBenchmark("BM_baseline_direct_calls", BM_baseline_direct_calls));
   each(benchmark::RegisterBenchmark("BM_tm_inline_static_single_threaded", BM_tm_inline_static<tm_st_type>));
   each(benchmark::RegisterBenchmark("BM_tm_inline_static_thread_safe", BM_tm_inline_static<tm_type>));
+  each(benchmark::RegisterBenchmark("BM_tm_static_transaction_single_threaded", BM_tm_static_transaction<tm_st_type>));
+  each(benchmark::RegisterBenchmark("BM_tm_static_transaction_thread_safe", BM_tm_static_transaction<tm_type>));
 }
 
 // Keeps each run's time per iteration for the summary.
@@ -233,22 +266,30 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&rep);
   const char* sizes[] = {"8", "64", "512"};
   const char* policies[] = {"single_threaded", "thread_safe"};
-  for (const char* policy : policies) {
-    std::printf("\nTM with_threading<%s>%s\n", policy,
-                std::string(policy) == "thread_safe" ? " (the default)" : "");
-    std::printf("%-8s %14s %14s %10s %14s %12s\n", "register", "baseline ns", "tm ns", "ratio", "tm overhead",
-                "tm allocs/tx");
-    for (const char* w : sizes) {
-      const auto b = rep.rows.find(std::string("BM_baseline_direct_calls/") + w);
-      const auto t = rep.rows.find(std::string("BM_tm_inline_static_") + policy + "/" + w);
-      if (b == rep.rows.end() || t == rep.rows.end()) continue;
-      const std::size_t bytes = static_cast<std::size_t>(std::atoi(w)) * 8;
-      std::printf("%6zuB %14.1f %14.1f %9.3fx %11.1f ns %12.3f\n", bytes, b->second.first, t->second.first,
-                  t->second.first / b->second.first, t->second.first - b->second.first, t->second.second);
-      if (bytes == 64)
-        std::printf("summary: 64-byte registers, with_threading<%s>: TM/baseline = %.3fx (target <= 1.10x), "
-                    "allocations per transaction = %.3f\n",
-                    policy, t->second.first / b->second.first, t->second.second);
+  struct kind {
+    const char* prefix;
+    const char* name;
+  };
+  const kind kinds[] = {{"BM_tm_inline_static_", "basic_transaction (tm.begin())"},
+                        {"BM_tm_static_transaction_", "static_transaction (tm.begin_static())"}};
+  for (const kind& k : kinds) {
+    for (const char* policy : policies) {
+      std::printf("\n%s, TM with_threading<%s>%s\n", k.name, policy,
+                  std::string(policy) == "thread_safe" ? " (the default)" : "");
+      std::printf("%-8s %14s %14s %10s %14s %12s\n", "register", "baseline ns", "tm ns", "ratio", "tm overhead",
+                  "tm allocs/tx");
+      for (const char* w : sizes) {
+        const auto b = rep.rows.find(std::string("BM_baseline_direct_calls/") + w);
+        const auto t = rep.rows.find(std::string(k.prefix) + policy + "/" + w);
+        if (b == rep.rows.end() || t == rep.rows.end()) continue;
+        const std::size_t bytes = static_cast<std::size_t>(std::atoi(w)) * 8;
+        std::printf("%6zuB %14.1f %14.1f %9.3fx %11.1f ns %12.3f\n", bytes, b->second.first, t->second.first,
+                    t->second.first / b->second.first, t->second.first - b->second.first, t->second.second);
+        if (bytes == 64)
+          std::printf("summary: 64-byte registers, %s, with_threading<%s>: TM/baseline = %.3fx (target <= 1.10x), "
+                      "allocations per transaction = %.3f\n",
+                      k.name, policy, t->second.first / b->second.first, t->second.second);
+      }
     }
   }
   benchmark::Shutdown();

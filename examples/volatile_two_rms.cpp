@@ -1,5 +1,6 @@
 // examples/volatile_two_rms.cpp: a volatile TM with two resource managers,
-// one commit and one rollback, printing every notification.
+// commits and rollbacks (one through a static transaction), printing every
+// notification.
 //
 // Build: g++ -std=c++20 -I. examples/volatile_two_rms.cpp -o /tmp/example -pthread
 #include <cstdio>
@@ -120,6 +121,17 @@ int main() {
     acc.put(*ea, "dave", "5");
     (void)tx.rollback();
     std::printf("  result: rolled back\n");
+  }
+
+  std::printf("transaction 4 (a static transaction: no handles, replies by return):\n");
+  {
+    auto tx = tm.begin_static();
+    (void)tx.enlist(acc, kt::default_mask, kt::enlistment_key(4));
+    (void)tx.enlist(aud, kt::default_mask, kt::enlistment_key(4));
+    acc.put(*tx.enlistment_of(acc), "erin", "7");
+    aud.put(*tx.enlistment_of(aud), "entry-4", "erin opened");
+    const auto r = tx.commit();
+    std::printf("  result: %s\n", r ? "committed" : r.error().message().c_str());
   }
   std::printf("accounts holds %zu keys, audit %zu; TM virtual clock %llu\n", acc.size(), aud.size(),
               static_cast<unsigned long long>(tm.virtual_clock()));

@@ -23,6 +23,7 @@
 #include "ktm/tm/resource_manager.hpp"
 #include "ktm/tm/states.hpp"
 #include "ktm/tm/static_storage.hpp"
+#include "ktm/tm/static_transaction.hpp"
 #include "ktm/tm/superior/in_process_transport.hpp"
 #include "ktm/tm/superior/indoubt_policy.hpp"
 #include "ktm/tm/superior/message.hpp"

@@ -10,7 +10,8 @@
 //
 // Reply functions return errc::invalid_state when the enlistment is not
 // waiting for that reply (wrong phase, answered already, or the transaction
-// rolled back meanwhile), never undefined behaviour:
+// rolled back meanwhile; always for an enlistment of a static transaction,
+// whose handlers answer only by returning), never undefined behaviour:
 //   preprepare_complete  after PREPREPARE
 //   prepare_complete     after PREPARE
 //   commit_complete      after COMMIT or SINGLE_PHASE_COMMIT
@@ -28,6 +29,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 
 #include "ktm/guid.hpp"
@@ -49,15 +51,18 @@ inline constexpr std::size_t max_recovery_information = 256;
 
 class enlistment {
  public:
-  enlistment() noexcept {}  // an unused slot; recovery_ deliberately uninitialised
+  enlistment() noexcept : vt_(nullptr), rm_(nullptr) {}  // an unused slot; recovery_ deliberately uninitialised
   enlistment(const enlistment&) = delete;
   enlistment& operator=(const enlistment&) = delete;
 
   enlistment_key key() const noexcept { return key_; }
   notification_mask mask() const noexcept { return mask_; }
   enlistment_status status() const noexcept { return status_.load(std::memory_order_acquire); }
+  // False for an enlistment of a static transaction (static_transaction.hpp),
+  // which has no transaction_core: transaction() must not be called on it.
+  bool has_transaction() const noexcept { return core_ != nullptr; }
   transaction_core& transaction() const noexcept { return *core_; }
-  const guid& transaction_id() const noexcept;
+  const guid& transaction_id() const noexcept { return *uow_; }
 
   // Opaque bytes the TM logs for the RM with the commit record (a durable
   // TM). At most max_recovery_information bytes, else errc::too_large; only
@@ -81,12 +86,17 @@ class enlistment {
   friend class transaction_core;
   friend struct detail::enlistment_access;
 
+  // An enlistment of a static transaction: no core, enlisted (active).
+  enlistment(const guid* uow, notification_mask m, enlistment_key k) noexcept
+      : uow_(uow), mask_(m), key_(k), status_(enlistment_status::active) {}
+
   result<void> answer(reply_kind k, std::uint64_t clock);
   void set_status(enlistment_status s) noexcept { status_.store(s, std::memory_order_release); }
 
   transaction_core* core_ = nullptr;
-  const detail::rm_vtable* vt_ = nullptr;  // erased storages only
-  void* rm_ = nullptr;                     // erased storages only
+  const guid* uow_ = nullptr;
+  const detail::rm_vtable* vt_;  // erased storages only (a static transaction's: unset)
+  void* rm_;                     // erased storages only
   notification_mask mask_{};
   enlistment_key key_{};
   std::atomic<enlistment_status> status_{enlistment_status::unused};
@@ -99,10 +109,16 @@ namespace detail {
 struct enlistment_access {
   static void bind(enlistment& e, transaction_core& c, notification_mask m, enlistment_key k) noexcept {
     e.core_ = &c;
+    e.uow_ = &core_id(c);
     e.mask_ = m;
     e.key_ = k;
     e.set_status(enlistment_status::active);
   }
+  // Builds a static transaction's enlistment (no core) in raw storage p.
+  static enlistment* construct(void* p, const guid* uow, notification_mask m, enlistment_key k) noexcept {
+    return ::new (p) enlistment(uow, m, k);
+  }
+  static const guid& core_id(const transaction_core& c) noexcept;
   static void set_rm(enlistment& e, const rm_vtable* vt, void* rm) noexcept {
     e.vt_ = vt;
     e.rm_ = rm;

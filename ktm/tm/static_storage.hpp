@@ -28,6 +28,8 @@ class static_storage {
   static_assert((resource_manager<RMs> && ...),
                 "static_storage: every type must be a resource_manager (see check_resource_manager<R>())");
 
+ public:
+  // R's position in the list; rm_count when R is not listed.
   template <class R>
   static constexpr std::size_t index_of() {
     constexpr bool same[] = {std::is_same_v<R, RMs>...};
@@ -36,10 +38,11 @@ class static_storage {
     return sizeof...(RMs);
   }
 
- public:
   static constexpr bool is_static = true;
   static constexpr bool may_hold_durable = (detail::is_durable_rm<RMs> || ...);
   static constexpr std::size_t rm_count = sizeof...(RMs);
+  template <std::size_t I>
+  using rm_at = std::tuple_element_t<I, std::tuple<RMs...>>;
   using set_type = std::array<enlistment, sizeof...(RMs)>;
 
   explicit static_storage(RMs&... rms) noexcept : rms_(&rms...) {}
@@ -86,14 +89,17 @@ class static_storage {
     });
   }
 
+  // The I-th RM of the list.
+  template <std::size_t I>
+  rm_at<I>& at() noexcept {
+    return *boost::hana::at_c<I>(rms_);
+  }
   template <class R>
   R& get() noexcept {
     return *boost::hana::at_c<index_of<R>()>(rms_);
   }
 
  private:
-  template <std::size_t I>
-  using rm_at = std::tuple_element_t<I, std::tuple<RMs...>>;
 
   boost::hana::tuple<RMs*...> rms_;
 };

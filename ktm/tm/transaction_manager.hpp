@@ -8,6 +8,9 @@
 //   auto tx = tm.begin();
 //   auto ea = tx.enlist(a); auto eb = tx.enlist(b);
 //   tx.commit();
+//   auto st = tm.begin_static();         // handlers answer by returning
+//   st.enlist(a); st.enlist(b);          // (static_transaction.hpp)
+//   st.commit();
 //
 // Options (options.hpp) in any order, each at most once; the policies are
 // checked against their concepts here, with messages naming what is missing,
@@ -18,11 +21,13 @@
 
 #include <atomic>
 #include <concepts>
+#include <type_traits>
 #include <utility>
 
 #include "ktm/guid.hpp"
 #include "ktm/tm/detail/timeout_service.hpp"
 #include "ktm/tm/options.hpp"
+#include "ktm/tm/static_transaction.hpp"
 #include "ktm/tm/transaction.hpp"
 
 namespace ktm::tm {
@@ -88,9 +93,13 @@ class basic_transaction_manager {
   using threading_type = typename config::threading;
   using transport_type = typename config::transport;
   using transaction = basic_transaction<basic_transaction_manager>;
+  using static_transaction = basic_static_transaction<basic_transaction_manager>;
 
   static constexpr bool is_volatile = !log_type::durable;
   static constexpr bool concurrent = threading_type::concurrent;
+  static constexpr bool has_static_transactions =
+      is_volatile && storage_type::is_static && std::is_same_v<dispatcher_type, inline_dispatcher> &&
+      requires(storage_type& s) { s.template at<0>(); };
 
   template <class... A>
     requires std::constructible_from<storage_type, A&&...>
@@ -266,6 +275,20 @@ class basic_transaction_manager {
   // A new transaction (with a fresh or the given UOW id); owned by the caller.
   transaction begin() { return transaction(*this, guid::generate()); }
   transaction begin(const guid& uow) { return transaction(*this, uow); }
+
+  // A static transaction (static_transaction.hpp): handlers answer by
+  // returning, no handles; a volatile TM with static_storage and the inline
+  // dispatcher only.
+  static_transaction begin_static()
+    requires has_static_transactions
+  {
+    return static_transaction(*this, guid::generate());
+  }
+  static_transaction begin_static(const guid& uow)
+    requires has_static_transactions
+  {
+    return static_transaction(*this, uow);
+  }
 
   // Type-erased storages: RMs come and go. errc::volatile_tm_durable_rm for
   // a durable RM on a volatile TM; errc::already_exists when registered.

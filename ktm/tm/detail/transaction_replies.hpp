@@ -194,7 +194,7 @@ inline void transaction_core::apply_returned_locked(enlistment& e, notify kind, 
   (void)apply_reply_locked(e, k, r.clock());
 }
 
-inline const guid& enlistment::transaction_id() const noexcept { return core_->id(); }
+inline const guid& detail::enlistment_access::core_id(const transaction_core& c) noexcept { return c.id(); }
 
 inline result<void> enlistment::answer(reply_kind k, std::uint64_t clock) {
   if (!core_) return errc::invalid_state;
