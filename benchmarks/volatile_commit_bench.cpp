@@ -21,11 +21,15 @@
 // changes would), so the baseline computes the whole id as the TM does.
 //
 // Build: bazel build --config=bench //benchmarks:volatile_commit_bench
+// Run: volatile_commit_bench --benchmark_repetitions=10
+//          --benchmark_enable_random_interleaving=true
+//      (the summary's ratios are of medians; one repetition is noisy)
 // Instructions per transaction (repeatable where wall-clock time is not):
 //   valgrind --tool=callgrind <binary> --benchmark_filter='static_transaction_single_threaded/8/'
 //       --iterations=20000   (then 60000; the totals' difference / 40000)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -233,7 +237,10 @@ void register_all(std::int64_t iterations) {
   each(benchmark::RegisterBenchmark("BM_tm_static_transaction_thread_safe", BM_tm_static_transaction<tm_type>));
 }
 
-// Keeps each run's time per iteration for the summary.
+// Keeps each run's time per iteration for the summary: with repetitions
+// (--benchmark_repetitions=N, best with
+// --benchmark_enable_random_interleaving=true), the median of a
+// benchmark's runs, and the most allocations any run counted.
 class summary_reporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -242,10 +249,17 @@ class summary_reporter : public benchmark::ConsoleReporter {
       const auto it = r.counters.find("allocs_per_tx");
       std::string name = r.benchmark_name();
       name = name.substr(0, name.find("/iterations:"));
-      rows[name] = {r.GetAdjustedCPUTime(), it == r.counters.end() ? 0.0 : it->second.value};
+      name = name.substr(0, name.find("/repeats:"));
+      times[name].push_back(r.GetAdjustedCPUTime());
+      double& allocs = rows[name].second;
+      allocs = std::max(allocs, it == r.counters.end() ? 0.0 : it->second.value);
+      std::vector<double> v = times[name];
+      std::sort(v.begin(), v.end());
+      rows[name].first = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
     }
     ConsoleReporter::ReportRuns(runs);
   }
+  std::map<std::string, std::vector<double>> times;
   std::map<std::string, std::pair<double, double>> rows;
 };
 

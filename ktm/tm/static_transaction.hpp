@@ -92,7 +92,7 @@ class basic_static_transaction {
   transaction_outcome outcome() const noexcept { return public_outcome(state_); }
   abort_reason reason() const noexcept { return reason_; }
   // The TM's clock when the commit began (0 before).
-  std::uint64_t virtual_clock() const noexcept { return clock_; }
+  std::uint64_t virtual_clock() const noexcept { return state_ == tx_state::active ? 0 : clock_; }
   // Replies that broke the protocol (see the contract above).
   std::uint32_t protocol_errors() const noexcept { return protocol_errors_; }
   std::size_t enlistment_count() const noexcept { return static_cast<std::size_t>(std::popcount(enlisted_)); }
@@ -395,6 +395,7 @@ class basic_static_transaction {
   // ROLLBACK to every enlistment that has not settled (not read-only, not
   // rolled back by itself), then aborted.
   [[gnu::noinline]] void roll_back(abort_reason why) {
+    if (state_ == tx_state::active) clock_ = 0;  // no commit began
     const bool all_active = !kept_;  // not kept: rolled back while active, so all are
     kept_ = true;
     state_ = tx_state::rolling_back;
@@ -420,7 +421,7 @@ class basic_static_transaction {
   tx_state state_ = tx_state::active;
   bool kept_ = false;  // st_ is kept (else every enlistment's status follows state_: the clean path)
   abort_reason reason_ = abort_reason::none;
-  std::uint64_t clock_ = 0;
+  std::uint64_t clock_;  // set when the commit begins (or the rollback)
   std::uint32_t masks_ = ~0u;  // the enlisted masks' intersection
   enlistment_status st_[n_rms];  // st_[I]: the I-th enlistment's status (bit I of enlisted_ set)
   alignas(enlistment) std::byte raw_[n_rms * sizeof(enlistment)];
