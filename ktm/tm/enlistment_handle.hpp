@@ -57,7 +57,10 @@ class enlistment_handle {
 
  private:
   // Out of line: dropping a settled handle (the common case) stays small.
-  [[gnu::noinline]] static void drop(enlistment& e) { e.transaction().on_handle_dropped(e); }
+  // An enlistment of a static transaction has no transaction to tell.
+  [[gnu::noinline]] static void drop(enlistment& e) {
+    if (e.has_transaction()) e.transaction().on_handle_dropped(e);
+  }
 
   enlistment* e_ = nullptr;
 };

@@ -9,8 +9,9 @@
 //   ktm::result<void> r = tx.commit();  // PREPREPARE, PREPARE, COMMIT
 //
 // For a volatile TM (with_log<no_log>) with with_storage<static_storage<...>>
-// and with_dispatcher<inline_dispatcher>, under either threading policy
-// (checked at compile time; tm.begin() serves every other TM). The protocol
+// of at most 32 RM types and with_dispatcher<inline_dispatcher>, under either
+// threading policy (checked at compile time; TM::has_static_transactions;
+// tm.begin() serves every other TM). The protocol
 // is basic_transaction's (transaction.hpp): presumed abort; SINGLE_PHASE_COMMIT
 // alone when the one enlistment asks for it (a reject falls back to two
 // phases at once); a read_only reply drops the enlistment out; a mask without
@@ -23,17 +24,30 @@
 //   * Handlers answer only by returning a reply. The enlistment they get has
 //     no transaction_core (has_transaction() is false): its reply functions,
 //     set_recovery_information and request_outcome return
-//     errc::invalid_state; key(), mask() and transaction_id() work. The
+//     errc::invalid_state; key(), mask() and transaction_id() work, and
+//     dropping an enlistment_handle made from it does nothing. The
 //     enlistments' statuses are kept by the transaction (status_of(rm));
-//     the enlistment's own status() reads `active` throughout.
-//     reply::later() is a protocol error (protocol_errors()), read as
-//     rollback before the commit point (the enlistment gets ROLLBACK) and as
-//     done after it. reject to PREPREPARE or PREPARE reads as rollback.
-//   * The object belongs to the thread that made it (no lock); any number of
-//     threads may each run their own on one TM at once (the TM's clock and
-//     state are the only shared parts).
-//   * No timeout, no description, no asynchronous commit, no superior.
-//   * Handlers must not throw.
+//     the enlistment's own status() reads `active` throughout. An RM that
+//     acts on its enlistment's transaction() (the superior's
+//     subordinate_proxy) cannot take part.
+//   * Replies other than those basic_transaction takes by return are
+//     protocol errors (protocol_errors()): reply::later() to PREPREPARE or
+//     PREPARE reads as rollback (that enlistment is sent ROLLBACK too),
+//     reject to them as rollback (the RM rolled back itself); later() to
+//     SINGLE_PHASE_COMMIT rolls the transaction back and sends that RM
+//     ROLLBACK; any reply but done to COMMIT or ROLLBACK reads as done.
+//   * The object belongs to the thread that made it (no lock). On a
+//     thread_safe TM any number of threads may each run their own at once
+//     (the TM's clock and state are the only shared parts; the RMs' handlers
+//     are then called from those threads concurrently). A single_threaded
+//     TM's clock is not safe for that: one thread at a time, as for tm.begin().
+//   * During the commit, until the COMMIT phase, state() reads normal and
+//     outcome() undetermined (one state, prepreparing, for PREPREPARE and
+//     PREPARE); during COMMIT, committed_notify and committed.
+//   * Other differences from tm.begin(): enlist after a rollback fails with
+//     errc::invalid_state (not transaction_aborted); enlist does not look at
+//     the TM's state (commit does); no timeout, no description, no
+//     asynchronous commit, no superior. Handlers must not throw.
 //
 // The enlistments live in the object, built on enlist; a reference to one is
 // valid while the object lives. The object cannot move.
@@ -91,8 +105,10 @@ class basic_static_transaction {
   transaction_state state() const noexcept { return public_state(state_); }
   transaction_outcome outcome() const noexcept { return public_outcome(state_); }
   abort_reason reason() const noexcept { return reason_; }
-  // The TM's clock when the commit began (0 before).
-  std::uint64_t virtual_clock() const noexcept { return state_ == tx_state::active ? 0 : clock_; }
+  // The virtual clock stamped on the commit: the TM's clock when the commit
+  // began, max-merged with the clock values the RMs passed back (0 before
+  // the commit, and after a rollback that no commit began).
+  std::uint64_t commit_clock() const noexcept { return state_ == tx_state::active ? 0 : clock_; }
   // Replies that broke the protocol (see the contract above).
   std::uint32_t protocol_errors() const noexcept { return protocol_errors_; }
   std::size_t enlistment_count() const noexcept { return static_cast<std::size_t>(std::popcount(enlisted_)); }
@@ -203,7 +219,10 @@ class basic_static_transaction {
   }
 
   void merge_clock(std::uint64_t c) noexcept {
-    if (c != 0) [[unlikely]] tm_->clock().merge(c);
+    if (c != 0) [[unlikely]] {
+      tm_->clock().merge(c);
+      if (c > clock_) clock_ = c;
+    }
   }
 
   // The clean path's three phases, each a delivery to every RM in order.
@@ -241,12 +260,12 @@ class basic_static_transaction {
       return clean;
     };
     if (!phase_of.template operator()<tx_state::prepreparing>()) [[unlikely]]
-      return commit_slowly(tx_state::prepreparing, at, odd);
+      return commit_slowly(tx_state::prepreparing, at, odd, n.virtual_clock);
     if (!phase_of.template operator()<tx_state::preparing>()) [[unlikely]]
-      return commit_slowly(tx_state::preparing, at, odd);
-    // prepared; the commit point (a volatile TM logs nothing)
+      return commit_slowly(tx_state::preparing, at, odd, n.virtual_clock);
+    state_ = tx_state::committing;  // prepared; the commit point (a volatile TM logs nothing)
     if (!phase_of.template operator()<tx_state::committing>()) [[unlikely]]
-      return commit_slowly(tx_state::committing, at, odd);
+      return commit_slowly(tx_state::committing, at, odd, n.virtual_clock);
     state_ = tx_state::committed;
     return {};
   }
@@ -263,35 +282,38 @@ class basic_static_transaction {
     kept_ = true;
     for_each_enlisted([](enlistment&, enlistment_status& st, auto&) { st = enlistment_status::active; });
     state_ = tx_state::prepreparing;
-    return continue_by_status(tx_state::prepreparing, true);
+    return continue_by_status(tx_state::prepreparing, true, tm_->clock().now());
   }
 
   // The commit after phase p's clean path met reply `odd` from the
   // enlistment at index `at`: the statuses written out, the reply applied,
   // the rest of the protocol status-driven.
-  [[gnu::noinline]] result<void> commit_slowly(tx_state p, std::size_t at, reply odd) {
+  [[gnu::noinline]] result<void> commit_slowly(tx_state p, std::size_t at, reply odd, std::uint64_t clock) {
     const phase_info pi = info_of(p);
     state_ = p;
     kept_ = true;
     for_each_enlisted_at([&]<std::size_t I>(enlistment&, auto&) {
       st_[I] = I < at ? pi.done : I == at ? pi.awaiting : pi.from;
     });
-    return continue_by_status(p, other_reply(st_[at], p, odd));
+    return continue_by_status(p, other_reply(st_[at], p, odd), clock);
   }
 
   // The rest of the commit from phase p (its deliveries so far recorded in
   // the statuses; go_on false: a reply asked for a rollback), status-driven.
-  result<void> continue_by_status(tx_state p, bool go_on) {
+  // clock: phase p's notification clock (one per phase, as the clean path's).
+  result<void> continue_by_status(tx_state p, bool go_on, std::uint64_t clock) {
     if (p == tx_state::prepreparing) {
-      if (!(go_on && phase<tx_state::prepreparing>())) return roll_back_from_rm();
+      if (!(go_on && phase<tx_state::prepreparing>(clock))) return roll_back_from_rm();
       state_ = p = tx_state::preparing;
       go_on = true;
+      clock = tm_->clock().now();
     }
     if (p == tx_state::preparing) {
-      if (!(go_on && phase<tx_state::preparing>())) return roll_back_from_rm();
+      if (!(go_on && phase<tx_state::preparing>(clock))) return roll_back_from_rm();
       state_ = tx_state::committing;
+      clock = tm_->clock().now();
     }
-    (void)phase<tx_state::committing>();  // past the commit point: every reply counts as done
+    (void)phase<tx_state::committing>(clock);  // past the commit point: every reply counts as done
     state_ = tx_state::committed;
     return {};
   }
@@ -300,9 +322,9 @@ class basic_static_transaction {
   // a rollback (the rest of the phase is not sent; P is before the commit
   // point then).
   template <tx_state P>
-  [[gnu::always_inline]] bool phase() {
+  [[gnu::always_inline]] bool phase(std::uint64_t clock) {
     static constexpr phase_info pi = info_of(P);
-    notification n{id_, pi.kind, tm_->clock().now(), {}};
+    notification n{id_, pi.kind, clock, {}};
     bool go_on = true;
     for_each_enlisted([&](enlistment& e, enlistment_status& st, auto& rm) __attribute__((always_inline)) {
       if (!go_on || st != pi.from) return;
@@ -356,8 +378,8 @@ class basic_static_transaction {
       merge_clock(r.clock());
       switch (r.what()) {
         case reply::kind::done:
-        case reply::kind::read_only:  // changed nothing: committed
-          st = enlistment_status::committed;
+        case reply::kind::read_only:  // changed nothing: the transaction commits
+          st = r.what() == reply::kind::read_only ? enlistment_status::read_only : enlistment_status::committed;
           state_ = tx_state::committed;
           two_phase = false;
           return;
@@ -409,7 +431,7 @@ class basic_static_transaction {
         default: break;
       }
     });
-    (void)phase<tx_state::rolling_back>();
+    (void)phase<tx_state::rolling_back>(tm_->clock().now());
     state_ = tx_state::aborted;
   }
 

@@ -99,7 +99,10 @@ class basic_transaction_manager {
   static constexpr bool concurrent = threading_type::concurrent;
   static constexpr bool has_static_transactions =
       is_volatile && storage_type::is_static && std::is_same_v<dispatcher_type, inline_dispatcher> &&
-      requires(storage_type& s) { s.template at<0>(); };
+      requires(storage_type& s) {
+        s.template at<0>();
+        requires storage_type::rm_count <= 32;
+      };
 
   template <class... A>
     requires std::constructible_from<storage_type, A&&...>

@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <functional>
+#include <tuple>
+#include <utility>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -30,6 +33,34 @@ void enlist_both(Tx& tx, rm_a& a, rm_b& b) {
 
 const kinds full_commit = {notify::preprepare, notify::prepare, notify::commit};
 const notification_mask spc_mask = default_mask | notify::single_phase_commit;
+
+// Calls `hook` (if set) from its PREPARE handler: a way back into the
+// transaction that the protocol does not give it.
+struct reentrant_rm : resource_manager_base<> {
+  reply on_prepare(enlistment&, const notification&) {
+    if (hook) hook();
+    return reply::done();
+  }
+  reply on_commit(enlistment&, const notification&) { return reply::done(); }
+  reply on_rollback(enlistment&, const notification&) { return reply::done(); }
+  std::function<void()> hook;
+};
+
+// Commits one static transaction over 32 RM types, each enlisted.
+template <std::size_t... I>
+void commit_over_rms(std::index_sequence<I...>) {
+  std::tuple<recording_rm<100 + static_cast<int>(I)>...> rms;
+  volatile_transaction_manager<with_storage<static_storage<recording_rm<100 + static_cast<int>(I)>...>>> tm{
+      std::get<I>(rms)...};
+  auto tx = tm.begin_static();
+  const bool enlisted = (static_cast<bool>(tx.enlist(std::get<I>(rms))) && ...);
+  REQUIRE(enlisted);
+  CHECK(tx.enlistment_count() == sizeof...(I));
+  REQUIRE(tx.commit());
+  const bool all_full = ((std::get<I>(rms).kinds() == std::vector<notify>{notify::preprepare, notify::prepare,
+                                                                          notify::commit}) && ...);
+  CHECK(all_full);
+}
 
 // Looks at the enlistment it is handed, from inside each handler.
 struct probing_rm : resource_manager_base<> {
@@ -70,7 +101,7 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "a static commit sends preprepare prep
   CHECK(tx.status_of(a) == enlistment_status::committed);
   CHECK(tx.status_of(b) == enlistment_status::committed);
   CHECK(tx.protocol_errors() == 0);
-  CHECK(tx.virtual_clock() == clock_before + 1);
+  CHECK(tx.commit_clock() == clock_before + 1);
   for (const event& e : a.events()) {
     CHECK(e.transaction == tx.id());
     CHECK(e.key == enlistment_key(7));
@@ -163,7 +194,9 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "a later reply before the commit point
   CHECK(a.kinds() == kinds{notify::preprepare, notify::prepare, notify::rollback});
   CHECK(b.kinds() == kinds{notify::preprepare, notify::rollback});
   // Its enlistment cannot answer: a static transaction takes returned replies only.
-  for (enlistment* e : a.deferred()) CHECK(e->prepare_complete().code() == ktm::errc::invalid_state);
+  const auto deferred = a.deferred();
+  REQUIRE(deferred.size() == 1);
+  CHECK(deferred[0]->prepare_complete().code() == ktm::errc::invalid_state);
 }
 
 TEST_CASE_METHOD(two_rm_world<static_tm>, "a reject to prepare reads as rollback") {
@@ -200,6 +233,7 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "the lone enlistment that asks for it 
     a.answer(notify::single_phase_commit, reply::read_only());
     REQUIRE(tx.commit());
     CHECK(tx.outcome() == transaction_outcome::committed);
+    CHECK(tx.status_of(a) == enlistment_status::read_only);
   }
   SECTION("rolled back by the RM") {
     a.answer(notify::single_phase_commit, reply::rollback());
@@ -257,7 +291,7 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "reply clocks are max-merged into the 
   CHECK(b.events()[2].clock == 1000);  // COMMIT carries the merged clock
   auto tx2 = tm.begin_static();
   REQUIRE(tx2.commit());
-  CHECK(tx2.virtual_clock() == 1001);
+  CHECK(tx2.commit_clock() == 1001);
 }
 
 TEST_CASE_METHOD(two_rm_world<static_tm>, "a static transaction destroyed undecided rolls back") {
@@ -278,6 +312,7 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "the client's rollback tells every enl
   CHECK(a.kinds() == kinds{notify::rollback});
   CHECK(b.kinds().empty());
   CHECK(tx.reason() == abort_reason::client);
+  CHECK(tx.commit_clock() == 0);
   CHECK(tx.status_of(a) == enlistment_status::rolled_back);
   CHECK(tx.outcome() == transaction_outcome::aborted);
   CHECK(tx.rollback().code() == ktm::errc::invalid_state);
@@ -307,6 +342,9 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "a commit on an offline TM rolls back 
   tm.shutdown();
   CHECK(tx.commit().code() == ktm::errc::tm_not_online);
   CHECK(tx.reason() == abort_reason::tm_offline);
+  CHECK(tx.outcome() == transaction_outcome::aborted);
+  CHECK(tx.status_of(a) == enlistment_status::rolled_back);
+  CHECK(tx.commit_clock() == 0);
   CHECK(a.kinds() == kinds{notify::rollback});
 }
 
@@ -374,4 +412,106 @@ TEST_CASE("only a volatile TM with static storage and the inline dispatcher has 
   STATIC_REQUIRE_FALSE(durable::has_static_transactions);
   STATIC_REQUIRE_FALSE(can_begin_static<durable>);
   STATIC_REQUIRE(can_begin_static<static_tm>);
+}
+
+TEST_CASE("a lone RM that rejects single-phase commit gets the two phases on the clean path") {
+  rm_a a;
+  volatile_transaction_manager<with_storage<static_storage<rm_a>>> tm{a};
+  a.answer(notify::single_phase_commit, reply::reject());
+  auto tx = tm.begin_static();
+  REQUIRE(tx.enlist(a, spc_mask));
+  REQUIRE(tx.commit());
+  CHECK(a.kinds() == kinds{notify::single_phase_commit, notify::preprepare, notify::prepare, notify::commit});
+  CHECK(tx.status_of(a) == enlistment_status::committed);
+}
+
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a rollback met on the status-driven path rolls back the prepared RM") {
+  b.answer(notify::prepare, reply::rollback());
+  auto tx = tm.begin_static();
+  REQUIRE(tx.enlist(a, notify::prepare | notify::commit | notify::rollback));  // off the clean path
+  REQUIRE(tx.enlist(b));
+  CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
+  CHECK(a.kinds() == kinds{notify::prepare, notify::rollback});
+  CHECK(b.kinds() == kinds{notify::preprepare, notify::prepare});
+  CHECK(tx.status_of(b) == enlistment_status::rolled_back);
+}
+
+TEST_CASE_METHOD(two_rm_world<static_tm>, "two different odd replies in one commit are both applied") {
+  a.answer(notify::preprepare, reply::read_only());  // leaves the clean path
+  b.answer(notify::prepare, reply::later());         // met on the status-driven path
+  auto tx = tm.begin_static();
+  enlist_both(tx, a, b);
+  CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
+  CHECK(tx.protocol_errors() == 1);
+  CHECK(a.kinds() == kinds{notify::preprepare});  // read-only: out of the transaction
+  CHECK(b.kinds() == kinds{notify::preprepare, notify::prepare, notify::rollback});
+  CHECK(tx.status_of(a) == enlistment_status::read_only);
+  CHECK(tx.status_of(b) == enlistment_status::rolled_back);
+}
+
+TEST_CASE_METHOD(two_rm_world<static_tm>, "odd replies to preprepare roll back") {
+  SECTION("later: a protocol error and the RM is told") {
+    a.answer(notify::preprepare, reply::later());
+    auto tx = tm.begin_static();
+    enlist_both(tx, a, b);
+    CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
+    CHECK(tx.protocol_errors() == 1);
+    CHECK(a.kinds() == kinds{notify::preprepare, notify::rollback});
+    CHECK(b.kinds() == kinds{notify::rollback});
+  }
+  SECTION("reject: a protocol error read as the RM's own rollback") {
+    b.answer(notify::preprepare, reply::reject());
+    auto tx = tm.begin_static();
+    enlist_both(tx, a, b);
+    CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
+    CHECK(tx.protocol_errors() == 1);
+    CHECK(a.kinds() == kinds{notify::preprepare, notify::rollback});
+    CHECK(b.kinds() == kinds{notify::preprepare});
+  }
+}
+
+TEST_CASE_METHOD(two_rm_world<static_tm>, "odd replies to commit and rollback are counted and change no outcome") {
+  SECTION("later to commit") {
+    b.answer(notify::commit, reply::later());
+    auto tx = tm.begin_static();
+    enlist_both(tx, a, b);
+    REQUIRE(tx.commit());
+    CHECK(tx.protocol_errors() == 1);
+    CHECK(tx.status_of(b) == enlistment_status::committed);
+  }
+  SECTION("later to rollback") {
+    a.answer(notify::rollback, reply::later());
+    auto tx = tm.begin_static();
+    enlist_both(tx, a, b);
+    REQUIRE(tx.rollback());
+    CHECK(tx.protocol_errors() == 1);
+    CHECK(tx.status_of(a) == enlistment_status::rolled_back);
+    CHECK(b.kinds() == kinds{notify::rollback});
+  }
+}
+
+TEST_CASE("a handler that reaches its own static transaction can neither commit nor roll back nor enlist") {
+  reentrant_rm r;
+  rm_b b;
+  volatile_transaction_manager<with_storage<static_storage<reentrant_rm, rm_b>>> tm{r, b};
+  const bool clean_path = GENERATE(true, false);
+  auto tx = tm.begin_static();
+  std::vector<std::error_code> seen;
+  enlistment_status own{};
+  r.hook = [&] {
+    seen.push_back(tx.commit().code());
+    seen.push_back(tx.rollback().code());
+    seen.push_back(tx.enlist(b).code());
+    own = tx.status_of(r);
+  };
+  REQUIRE(tx.enlist(r));
+  if (clean_path) REQUIRE(tx.enlist(b));
+  REQUIRE(tx.commit());
+  CHECK(seen == std::vector<std::error_code>(3, ktm::errc::invalid_state));
+  CHECK(own != enlistment_status::unused);
+  CHECK(tx.outcome() == transaction_outcome::committed);
+}
+
+TEST_CASE("a static transaction over 32 RM types commits every one") {
+  commit_over_rms(std::make_index_sequence<32>{});
 }

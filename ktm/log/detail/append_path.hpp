@@ -15,6 +15,7 @@ inline constexpr std::size_t unlocked_copy_min = 4096;
 
 template <io_policy Io>
 typename log_core<Io>::step log_core<Io>::open_block_locked(std::unique_lock<std::mutex>& lk, result<void>& err) {
+  assert(open_fills_.load(std::memory_order_relaxed) == 0 && "a copy outlived the block it was placed in");
   if (free_bufs_.empty()) {
     if (io_busy_) {
       cv_.wait(lk);

@@ -18,10 +18,16 @@
 //   - every block starting below written_lsn_ is on the device;
 //   - a container is reassigned only when the persisted base file no longer
 //     needs it (its logical id is below persisted_tail_).
+//   - a copy made without mu_ (a large record's payload, open_fills_ > 0)
+//     writes only into the open block's buffer, at the bytes append placed
+//     for it under mu_; nothing else writes or reads those bytes until the
+//     block is sealed, and sealing waits for open_fills_ == 0. So a block is
+//     opened only with open_fills_ == 0.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
