@@ -333,26 +333,17 @@ TEST_CASE("deleting a stream while threads append and force to it refuses its la
     }
 }
 
-// Known bug, kept failing on purpose (hence [!mayfail]). Flush generations
-// start in order under the log's mutex, but run_io_locked
-// (ktm/log/detail/io_run.hpp:107-108) publishes one's completion to the
-// flush gate after releasing the mutex, and flush_gate::complete
-// (ktm/log/detail/flush_gate.hpp:47-49) stores the generation and durable
-// LSN as given. A leader of generation g that is descheduled between its
-// unlock and its complete(g) lets the next durable run (another leader's,
-// or close()'s persist) start and complete g + 1 first; its late
-// complete(g) then moves done_ (and durable_) back to g. A forcer of
-// generation g + 1 that wakes after that sees done_ < g + 1 and sleeps
-// again on slot (g + 1) % 4, which only a completion of g + 5 wakes. In a
-// busy log that is a stall; after close() no flush ever comes, and the
-// forcer never returns. Durable runs made under the mutex (close(), and
-// the base-file writes of stream create and delete and of a container
-// added when the log grows) overtake most easily: on this project's
-// 2-core machine the rounds below, over containers added as the log grows,
-// hang one of their threads within 300 rounds in 10 runs out of 10.
-// Publishing the highest generation and durable LSN seen (a compare-and-
-// swap maximum in complete) ends the hangs.
-TEST_CASE("every thread forcing while the log is closed returns", "[!mayfail]") {
+// Flush generations start in order under the log's mutex, but a leader
+// publishes its completion to the flush gate after releasing the mutex
+// (ktm/log/detail/io_run.hpp), so a leader descheduled between the two lets
+// the next durable run (another leader's, or close()'s persist, or the
+// base-file writes of a container added as the log grows) complete g + 1
+// first. The gate keeps the highest generation and durable LSN it was told
+// (flush_gate.hpp); when it took the late one as given, a forcer of g + 1
+// slept on until a completion of g + 5, which after close() never comes:
+// these rounds hung one of their threads within 300 rounds in 10 runs out
+// of 10 on a 2-core machine.
+TEST_CASE("every thread forcing while the log is closed returns") {
   // rounds that close while the threads force, over small containers
   // added as needed (cheaper to create than options()'s)
   constexpr std::uint32_t busy[] = {8, 20, 50};

@@ -106,6 +106,9 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
       }
       lk.lock();
       if (retry) continue;
+      // closed or failed meanwhile (so the growth was refused): say that,
+      // not log_full
+      KTM_TRY(writable());
       auto fi = full_info_locked(static_cast<std::uint64_t>(cost));
       return failure(asked ? errc::tail_pinned : errc::log_full, position::at_lsn(fi.pinning_lsn.raw()),
                      fi.pinning_stream);

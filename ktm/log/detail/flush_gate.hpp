@@ -9,6 +9,13 @@
 // thundering herd), and a woken waiter reads the outcome from atomics here
 // without taking the log's mutex (no convoy on it).
 //
+// Completions can arrive out of order: a leader publishes its flush here
+// after releasing the log's mutex, so flush g + 1 (the next leader's, or one
+// run under the mutex by close or a base-file write) may complete before g
+// does. The completed generation and the durable LSN therefore only move
+// forward (a maximum); a late complete(g) wakes g's waiters and changes
+// nothing else.
+//
 // On Linux the words are futexes; elsewhere std::atomic::wait/notify_all.
 // Correctness rests on the atomics alone (seq_cst): complete() publishes the
 // durable LSN, then the generation, then bumps the slot word, and wakes only
@@ -45,8 +52,8 @@ class flush_gate {
 
   // Flush g completed: every record below `durable` (a raw LSN) is durable.
   void complete(std::uint64_t g, std::uint64_t durable) noexcept {
-    durable_.store(durable);
-    done_.store(g);
+    raise_to(durable_, durable);
+    raise_to(done_, g);
     wake(slots_[g % slot_count]);
   }
 
@@ -66,6 +73,12 @@ class flush_gate {
     std::atomic<std::uint32_t> word{0};
     std::atomic<std::uint32_t> waiters{0};
   };
+
+  static void raise_to(std::atomic<std::uint64_t>& a, std::uint64_t v) noexcept {
+    std::uint64_t cur = a.load();
+    while (cur < v && !a.compare_exchange_weak(cur, v)) {
+    }
+  }
 
   static void wake(slot& s) noexcept {
     s.word.fetch_add(1);

@@ -215,6 +215,10 @@ class log_core {
         retry = opt_.on_full(full_info());
       }
       if (!retry) {
+        {
+          std::lock_guard lk(mu_);  // closed or failed meanwhile: say that, not log_full
+          KTM_TRY(writable());
+        }
         if (!asked) return r;
         failure f = std::move(r).error();
         f.code = make_error_code(errc::tail_pinned);
