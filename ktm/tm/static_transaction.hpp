@@ -85,6 +85,7 @@ class basic_static_transaction {
                 "static transaction: needs with_dispatcher<inline_dispatcher> (handlers answer by returning)");
   static constexpr std::size_t n_rms = storage_type::rm_count;
   static constexpr std::uint32_t clean_kinds = (notify::preprepare | notify::prepare | notify::commit).bits();
+  static constexpr std::uint32_t all_rms = n_rms == 32 ? ~0u : (1u << n_rms) - 1;
   static_assert(n_rms <= 32, "static transaction: at most 32 RM types");
 
  public:
@@ -166,10 +167,9 @@ class basic_static_transaction {
     // `done`, so the enlistments move through the phases together and no
     // status needs keeping. Otherwise, or from the first other reply, the
     // statuses are kept and the rest runs status-driven.
-    constexpr std::uint32_t all_rms = n_rms == 32 ? ~0u : (1u << n_rms) - 1;
     constexpr std::uint32_t spc = static_cast<std::uint32_t>(notify::single_phase_commit);
-    constexpr std::uint32_t must = n_rms == 1 ? clean_kinds | spc : clean_kinds;
-    if (enlisted_ != all_rms || (masks_ & must) != clean_kinds) [[unlikely]] return commit_with_statuses();
+    if (!every_rm_in_clean_phases() || (n_rms == 1 && (masks_ & spc) != 0)) [[unlikely]]
+      return commit_with_statuses();
     return clean_commit(std::make_index_sequence<n_rms>{});
   }
 
@@ -213,9 +213,15 @@ class basic_static_transaction {
   // unrolled.
   template <class F>
   [[gnu::always_inline]] void for_each_enlisted(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) __attribute__((always_inline)) {
-      ((enlisted_ & (1u << I) ? f(slot<I>(), st_[I], tm_->storage().template at<I>()) : void()), ...);
-    }(std::make_index_sequence<n_rms>{});
+    for_each_enlisted_at([&]<std::size_t I>(enlistment& e, auto& rm) __attribute__((always_inline)) {
+      f(e, st_[I], rm);
+    });
+  }
+
+  // Every RM is enlisted, each for PREPREPARE, PREPARE and COMMIT: the
+  // clean path's phases reach every RM.
+  bool every_rm_in_clean_phases() const noexcept {
+    return enlisted_ == all_rms && (masks_ & clean_kinds) == clean_kinds;
   }
 
   void merge_clock(std::uint64_t c) noexcept {
@@ -276,7 +282,7 @@ class basic_static_transaction {
     // Exactly one enlistment (no popcount: without -mpopcnt it is a call).
     if (enlisted_ != 0 && (enlisted_ & (enlisted_ - 1)) == 0) {
       if (!single_phase()) return outcome_error();
-      if (enlisted_ == (n_rms == 32 ? ~0u : (1u << n_rms) - 1) && (masks_ & clean_kinds) == clean_kinds)
+      if (every_rm_in_clean_phases())
         return clean_commit(std::make_index_sequence<n_rms>{});  // rejected: two phases, the clean path
     }
     kept_ = true;
