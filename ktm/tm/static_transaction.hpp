@@ -237,6 +237,8 @@ class basic_static_transaction {
   template <std::size_t... I>
   [[gnu::always_inline]] result<void> clean_commit(std::index_sequence<I...>) {
     notification n{id_, notify::none, 0, {}};
+    // the RMs, looked up once for the three phases
+    const std::tuple<typename storage_type::template rm_at<I>*...> rms{&tm_->storage().template at<I>()...};
     std::size_t at = 0;
     reply odd = reply::done();
     // One state for the three phases: only a handler that reaches the
@@ -253,7 +255,7 @@ class basic_static_transaction {
         if (!clean) return;
         enlistment& e = slot<J>();
         n.key = e.key();
-        const reply r = detail::deliver_as<kind>(tm_->storage().template at<J>(), &e, n);
+        const reply r = detail::deliver_as<kind>(*std::get<J>(rms), &e, n);
         if (r.what() == reply::kind::done) [[likely]] {
           merge_clock(r.clock());
           return;

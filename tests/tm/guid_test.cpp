@@ -1,6 +1,7 @@
 // tests/tm/guid_test.cpp
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <set>
 #include <unordered_set>
 
@@ -16,6 +17,31 @@ TEST_CASE("generated guids are distinct version-4 ids") {
     CHECK((g.bytes()[8] & 0xc0) == 0x80);
     CHECK(seen.insert(g).second);
   }
+}
+
+TEST_CASE("every bit of a generated guid but the six fixed ones is random") {
+  // the version nibble (byte 6, high half) and the variant's two bits
+  // (byte 8, top) are fixed; each of the other 122 bits takes both values
+  std::array<int, 128> ones{};
+  const int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    const guid g = guid::generate();
+    for (int b = 0; b < 128; ++b) ones[static_cast<std::size_t>(b)] += (g.bytes()[static_cast<std::size_t>(b / 8)] >> (b % 8)) & 1;
+  }
+  int random_bits = 0;
+  for (int b = 0; b < 128; ++b) {
+    const bool fixed = (b / 8 == 6 && b % 8 >= 4) || (b / 8 == 8 && b % 8 >= 6);
+    const int k = ones[static_cast<std::size_t>(b)];
+    if (fixed) {
+      CHECK((k == 0 || k == n));
+    } else {
+      INFO("bit " << b << " was one " << k << " times of " << n);
+      CHECK(k > n / 4);
+      CHECK(k < 3 * n / 4);
+      ++random_bits;
+    }
+  }
+  CHECK(random_bits == 122);
 }
 
 TEST_CASE("a guid survives a round trip through its text form") {
