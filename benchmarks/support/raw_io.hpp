@@ -76,17 +76,4 @@ inline double raw_sequential_write_rate(const std::string& path, std::size_t rec
   return static_cast<double>(total) / seconds_since(t0);
 }
 
-// Mean seconds of one pwrite + fdatasync of `record` bytes, appending.
-inline double raw_forced_write_latency(const std::string& path, std::size_t record, int iterations,
-                                       prealloc_mode mode = prealloc_mode::reserve) {
-  raw_file f(path, static_cast<std::uint64_t>(record) * static_cast<std::uint64_t>(iterations) + 4096, mode);
-  std::vector<std::byte> buf(record, std::byte{0x5a});
-  auto t0 = clock_type::now();
-  for (int i = 0; i < iterations; ++i) {
-    f.pwrite_all(buf.data(), record, static_cast<std::uint64_t>(i) * record);
-    f.sync();
-  }
-  return seconds_since(t0) / iterations;
-}
-
 }  // namespace ktm::bench
