@@ -51,7 +51,7 @@ result<lsn> log_core<Io>::flush_to_locked(std::unique_lock<std::mutex>& lk, lsn 
       }
     }
     lk.unlock();
-    gate_.wait(g);
+    gate_.wait(g, lead);
     if (!lead && !gate_.failed()) {
       const lsn d(gate_.durable());
       if (target < d) return d;
