@@ -22,6 +22,8 @@
 // (their containers written out with zeros), and 2's raw baseline file is
 // written with zeros too; `--no-preformat` reserves both with fallocate
 // instead (the log's default). 1 always reserves: its timer covers no flush.
+// `--no-write-behind` opens every log with log_options::write_behind = false
+// (no writer thread: appenders write the blocks they seal).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -70,12 +72,15 @@ using opened = opened_on<storage_type>;
 
 // Sections 2 and 3: log_options::preformat_containers (--no-preformat: false).
 bool g_preformat = true;
+// Every section: log_options::write_behind (--no-write-behind: false).
+bool g_write_behind = true;
 
 // A fresh one-stream log in `io`, large enough for `bytes` of records.
 template <class Storage>
 opened_on<Storage> make_log_on(Storage io, std::uint64_t bytes, bool preformat = false) {
   ktm::log::log_options o;
   o.preformat_containers = preformat;
+  o.write_behind = g_write_behind;
   o.container_size = 64u << 20;
   o.containers = static_cast<std::uint32_t>(bytes / o.container_size + 3);
   auto lg = must(ktm::log::log<Storage>::create(io, "bench", o), "create log");
@@ -239,11 +244,13 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) cell_seconds = std::atof(argv[i] + 10);
     if (std::strncmp(argv[i], "--simulated-flush-us=", 21) == 0) simulated_us = std::atoi(argv[i] + 21);
     if (std::strcmp(argv[i], "--no-preformat") == 0) g_preformat = false;
+    if (std::strcmp(argv[i], "--no-write-behind") == 0) g_write_behind = false;
   }
   bench_dir dir("log_bench");
-  std::printf("log_bench: directory %s%s; containers of 2 and 3 %s\n", dir.path().c_str(),
+  std::printf("log_bench: directory %s%s; containers of 2 and 3 %s; %s\n", dir.path().c_str(),
               brief ? " (short mode)" : "",
-              g_preformat ? "preformatted (preformat_containers)" : "reserved (fallocate, --no-preformat)");
+              g_preformat ? "preformatted (preformat_containers)" : "reserved (fallocate, --no-preformat)",
+              g_write_behind ? "writer thread on" : "no writer thread (--no-write-behind)");
 
   // 1. Throughput.
   if (only == 0 || only == 1) {

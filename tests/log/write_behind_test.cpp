@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,13 +19,26 @@ using ktm::test::as_bytes;
 using ktm::test::as_string;
 using plog = ktm::log::log<ktm::io::posix_storage>;
 
+namespace {
+
+// Threads of this process now.
+std::size_t thread_count() {
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                                std::filesystem::directory_iterator()));
+}
+
+}  // namespace
+
 TEST_CASE("write-behind and forced appends from many threads keep every record in order") {
+  const bool write_behind = GENERATE(true, false);
+  INFO("log_options::write_behind = " << write_behind);
   ktm::test::temp_dir dir;
   ktm::io::posix_storage st(dir.path().string());
   constexpr int threads = 4, per = 150;
   {
     auto o = ktm::test::medium_log_options();
     o.container_size = 4 << 20;
+    o.write_behind = write_behind;
     auto lg = plog::create(st, "w", o);
     REQUIRE(lg);
     auto s = lg->create_stream("a");
@@ -60,4 +75,36 @@ TEST_CASE("write-behind and forced appends from many threads keep every record i
     ++total;
   }
   CHECK(total == threads * per);
+}
+
+TEST_CASE("a log opened without write-behind starts no thread and loses nothing") {
+  ktm::test::temp_dir dir;
+  ktm::io::posix_storage st(dir.path().string());
+  for (const bool write_behind : {true, false}) {
+    INFO("log_options::write_behind = " << write_behind);
+    auto o = ktm::test::medium_log_options();
+    o.container_size = 4 << 20;
+    o.write_behind = write_behind;
+    o.read_thread = false;  // only the writer thread may start
+    const std::string name = write_behind ? "on" : "off";
+    const std::size_t before = thread_count();
+    {
+      auto lg = plog::create(st, name, o);
+      REQUIRE(lg);
+      auto s = lg->create_stream("a");
+      auto ma = s->marshalling_area();
+      // many full blocks, then one unforced tail
+      for (int i = 0; i < 3000; ++i) REQUIRE(ma->append(as_bytes(std::to_string(i) + std::string(500, 'w'))));
+      CHECK(thread_count() == before + (write_behind ? 1 : 0));
+      REQUIRE(ma->flush_all());
+    }
+    auto lg = plog::open(st, name);
+    REQUIRE(lg);
+    int next = 0;
+    for (const auto& r : lg->open_stream("a")->read_forward()) {
+      const auto p = as_string(r.payload);
+      CHECK(std::stoi(p.substr(0, p.find('w'))) == next++);
+    }
+    CHECK(next == 3000);
+  }
 }

@@ -16,7 +16,7 @@ namespace ktm::log::detail {
 // is sealed and unwritten. The thread starts with the first full block, is
 // one more I/O owner under the io_busy_ protocol (a forcer finding it busy
 // waits for its one block, then leads), and stops when the log_core is
-// destroyed. A failed write makes the log fail-stop like any other. Other
+// destroyed. log_options::write_behind = false keeps it from starting. A failed write makes the log fail-stop like any other. Other
 // policies (memory, fault injection: tests, fuzzing) keep writing in the
 // caller's thread, deterministically.
 template <class Io>
@@ -29,7 +29,7 @@ void log_core<Io>::wake_writer_locked() {
       if (!io_busy_) writer_cv_.notify_one();
       return;
     }
-    if (writer_stop_ || failed_ || closed_) return;
+    if (writer_stop_ || failed_ || closed_ || !opt_.write_behind) return;
     try {
       writer_ = std::thread([this] { writer_loop(); });
     } catch (...) {
