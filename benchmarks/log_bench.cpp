@@ -23,7 +23,8 @@
 // written with zeros too; `--no-preformat` reserves both with fallocate
 // instead (the log's default). 1 always reserves: its timer covers no flush.
 // `--no-write-behind` opens every log with log_options::write_behind = false
-// (no writer thread: appenders write the blocks they seal).
+// (no writer thread: the appender that needs a free buffer writes every
+// sealed block).
 #include <algorithm>
 #include <atomic>
 #include <chrono>

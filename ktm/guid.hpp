@@ -43,21 +43,30 @@ class guid {
     }();
     const std::uint64_t hi = engine();
     const std::uint64_t lo = engine();
+    return from_random_bits(hi, lo);
+  }
+
+  // The version-4 id made of 128 random bits: hi's bytes (least significant
+  // first) are bytes 0-7, lo's are 8-15, then the version (4, byte 6's high
+  // nibble) and the RFC 4122 variant (binary 10, byte 8's top bits) are set.
+  static guid from_random_bits(std::uint64_t hi, std::uint64_t lo) noexcept {
 #if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     // The 16 bytes in one store: a later 16-byte copy of the id (a
     // transaction's, into each notification) then reads them from that
     // store, where two 8-byte stores make it wait until both have reached
     // the cache (a store-forwarding stall of some 15 cycles).
-    const std::uint64_t h = (hi & ~(std::uint64_t{0xf0} << 48)) | (std::uint64_t{0x40} << 48);  // b[6]: version 4
-    const std::uint64_t l = (lo & ~std::uint64_t{0xc0}) | std::uint64_t{0x80};  // b[8]: RFC 4122 variant
+    const std::uint64_t h = (hi & ~(std::uint64_t{0xf0} << 48)) | (std::uint64_t{0x40} << 48);  // byte 6
+    const std::uint64_t l = (lo & ~std::uint64_t{0xc0}) | std::uint64_t{0x80};                  // byte 8
     guid g;
     _mm_storeu_si128(reinterpret_cast<__m128i*>(g.bytes_.data()),
                      _mm_set_epi64x(static_cast<long long>(l), static_cast<long long>(h)));
     return g;
 #else
     bytes_type b;
-    std::memcpy(b.data(), &hi, 8);
-    std::memcpy(b.data() + 8, &lo, 8);
+    for (std::size_t i = 0; i < 8; ++i) {
+      b[i] = static_cast<std::uint8_t>(hi >> (8 * i));
+      b[8 + i] = static_cast<std::uint8_t>(lo >> (8 * i));
+    }
     b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
     b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
     return guid(b);

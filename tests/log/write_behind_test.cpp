@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <iterator>
 #include <string>
@@ -21,11 +22,20 @@ using plog = ktm::log::log<ktm::io::posix_storage>;
 
 namespace {
 
-// Threads of this process now.
+#if defined(__linux__)
+// Threads of this process now. A thread just joined can still be listed for
+// a moment (it leaves /proc after pthread_join returns), so the count is
+// read until two reads agree.
 std::size_t thread_count() {
-  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
-                                                std::filesystem::directory_iterator()));
+  const auto once = [] {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                                  std::filesystem::directory_iterator()));
+  };
+  std::size_t n = once();
+  for (std::size_t m; (m = once()) != n; n = m) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return n;
 }
+#endif
 
 }  // namespace
 
@@ -77,10 +87,11 @@ TEST_CASE("write-behind and forced appends from many threads keep every record i
   CHECK(total == threads * per);
 }
 
+#if defined(__linux__)
 TEST_CASE("a log opened without write-behind starts no thread and loses nothing") {
   ktm::test::temp_dir dir;
   ktm::io::posix_storage st(dir.path().string());
-  for (const bool write_behind : {true, false}) {
+  for (const bool write_behind : {false, true}) {
     INFO("log_options::write_behind = " << write_behind);
     auto o = ktm::test::medium_log_options();
     o.container_size = 4 << 20;
@@ -93,12 +104,12 @@ TEST_CASE("a log opened without write-behind starts no thread and loses nothing"
       REQUIRE(lg);
       auto s = lg->create_stream("a");
       auto ma = s->marshalling_area();
-      // many full blocks, then one unforced tail
+      // many full blocks, then a tail that flush_all writes
       for (int i = 0; i < 3000; ++i) REQUIRE(ma->append(as_bytes(std::to_string(i) + std::string(500, 'w'))));
       CHECK(thread_count() == before + (write_behind ? 1 : 0));
       REQUIRE(ma->flush_all());
     }
-    auto lg = plog::open(st, name);
+    auto lg = plog::open(st, name, o);  // o: no read-ahead thread left behind
     REQUIRE(lg);
     int next = 0;
     for (const auto& r : lg->open_stream("a")->read_forward()) {
@@ -108,3 +119,4 @@ TEST_CASE("a log opened without write-behind starts no thread and loses nothing"
     CHECK(next == 3000);
   }
 }
+#endif

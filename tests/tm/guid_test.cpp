@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <random>
+#include <utility>
+#include <vector>
 #include <set>
 #include <unordered_set>
 
@@ -17,6 +20,25 @@ TEST_CASE("generated guids are distinct version-4 ids") {
     CHECK((g.bytes()[8] & 0xc0) == 0x80);
     CHECK(seen.insert(g).second);
   }
+}
+
+TEST_CASE("a guid from random bits takes their bytes least significant first and sets version and variant") {
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> cases = {{0, 0}, {~0ull, ~0ull}, {0x0123456789abcdefull, 0xfedcba9876543210ull}};
+  for (int i = 0; i < 1000; ++i) cases.emplace_back(rng(), rng());
+  for (const auto& [hi, lo] : cases) {
+    guid::bytes_type want;
+    for (std::size_t k = 0; k < 8; ++k) {
+      want[k] = static_cast<std::uint8_t>(hi >> (8 * k));
+      want[8 + k] = static_cast<std::uint8_t>(lo >> (8 * k));
+    }
+    want[6] = static_cast<std::uint8_t>((want[6] & 0x0f) | 0x40);
+    want[8] = static_cast<std::uint8_t>((want[8] & 0x3f) | 0x80);
+    INFO("hi " << hi << " lo " << lo);
+    CHECK(guid::from_random_bits(hi, lo).bytes() == want);
+  }
+  CHECK(guid::from_random_bits(0x0123456789abcdefull, 0xfedcba9876543210ull).to_string() ==
+        "efcdab89-6745-4301-9032-547698badcfe");
 }
 
 TEST_CASE("every bit of a generated guid but the six fixed ones is random") {

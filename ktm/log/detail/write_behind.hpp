@@ -16,9 +16,10 @@ namespace ktm::log::detail {
 // is sealed and unwritten. The thread starts with the first full block, is
 // one more I/O owner under the io_busy_ protocol (a forcer finding it busy
 // waits for its one block, then leads), and stops when the log_core is
-// destroyed. log_options::write_behind = false keeps it from starting. A failed write makes the log fail-stop like any other. Other
-// policies (memory, fault injection: tests, fuzzing) keep writing in the
-// caller's thread, deterministically.
+// destroyed. log_options::write_behind = false keeps it from starting.
+// A failed write makes the log fail-stop like any other. Other policies
+// (memory, fault injection: tests, fuzzing) keep writing in the caller's
+// thread, deterministically.
 template <class Io>
 inline constexpr bool write_behind_v = requires { requires Io::write_behind; };
 
