@@ -222,15 +222,23 @@ group_result measure_group_on(Opened&& o, int threads, double seconds) {
   return {static_cast<double>(n) / s, static_cast<double>(o.io.flushes() - flushes0) / static_cast<double>(n)};
 }
 
-// `simulated_us` > 0: over memory whose every flush sleeps that long.
-group_result measure_group(const bench_dir& dir, int threads, double seconds, int simulated_us) {
+// Calls f with a fresh log for group-commit cells and returns what f
+// returns. `simulated_us` > 0: over memory whose every flush sleeps that
+// long; else over files in the bench directory.
+template <class F>
+auto with_group_log(const bench_dir& dir, int simulated_us, F&& f) {
   if (simulated_us > 0) {
     using sim = counting_storage<ktm::io::memory_storage>;
-    return measure_group_on(make_log_on(sim{ktm::io::memory_storage(), std::chrono::microseconds(simulated_us)},
-                                        std::uint64_t{256} << 20),
-                            threads, seconds);
+    auto o = make_log_on(sim{ktm::io::memory_storage(), std::chrono::microseconds(simulated_us)},
+                         std::uint64_t{256} << 20);
+    return f(o);
   }
-  return measure_group_on(make_log(dir.fresh("group"), 512u << 20, g_preformat), threads, seconds);
+  auto o = make_log(dir.fresh("group"), 512u << 20, g_preformat);
+  return f(o);
+}
+
+group_result measure_group(const bench_dir& dir, int threads, double seconds, int simulated_us) {
+  return with_group_log(dir, simulated_us, [&](auto& o) { return measure_group_on(o, threads, seconds); });
 }
 
 // The summary's 64-vs-1 ratio: `rounds` rounds, each a 1-thread and a
@@ -243,19 +251,12 @@ std::vector<double> paired_ratios(const bench_dir& dir, int rounds, double secon
   std::vector<double> r;
   for (int round = 0; round < rounds; ++round) {
     settle(dir);
-    const auto pair = [&](auto&& o) {
-      const bool one_first = round % 2 == 0;
+    const bool one_first = round % 2 == 0;
+    r.push_back(with_group_log(dir, simulated_us, [&](auto& o) {
       const group_result a = measure_group_on(o, one_first ? 1 : 64, seconds);
       const group_result b = measure_group_on(o, one_first ? 64 : 1, seconds);
-      r.push_back(one_first ? b.per_second / a.per_second : a.per_second / b.per_second);
-    };
-    if (simulated_us > 0) {
-      using sim = counting_storage<ktm::io::memory_storage>;
-      pair(make_log_on(sim{ktm::io::memory_storage(), std::chrono::microseconds(simulated_us)},
-                       std::uint64_t{256} << 20));
-    } else {
-      pair(make_log(dir.fresh("group"), 512u << 20, g_preformat));
-    }
+      return one_first ? b.per_second / a.per_second : a.per_second / b.per_second;
+    }));
   }
   return r;
 }

@@ -19,8 +19,8 @@
 // The forcer that will lead g + 1 waits for g too, but on a word of its own
 // (wait(g, true)), which complete(g) wakes before g's slot: woken with the
 // others it would start g + 1 only when its turn in that wake-up came (on a
-// 2-vCPU VM one FUTEX_WAKE of ~29 forcers took 38-40 us, longer than the
-// flush), and the device would idle meanwhile.
+// 2-vCPU VM one FUTEX_WAKE of ~29 forcers took 34-117 us, as long as the
+// flush or longer), and the device would idle meanwhile.
 //
 // On Linux the words are futexes; elsewhere std::atomic::wait/notify_all.
 // Correctness rests on the atomics alone (seq_cst): complete() publishes the
