@@ -93,6 +93,12 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
       }
       if (builder_.fits(payload.size())) break;
       seal_locked();
+      if (write_now_locked()) {
+        result<void> err = run_io_locked(lk, false, false, true);
+        if (!err) return std::move(err).error();
+        st = step::again;
+        break;
+      }
       wake_writer_locked();
     }
     if (st == step::again) continue;

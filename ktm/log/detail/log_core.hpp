@@ -402,6 +402,7 @@ class log_core {
   result<void> run_io_locked(std::unique_lock<std::mutex>& lk, bool seal, bool durable, bool unlock,
                              std::size_t max_items = static_cast<std::size_t>(-1));
   void wake_writer_locked();  // write-behind (see write_behind.hpp)
+  bool write_now_locked() const;  // write-behind (see write_behind.hpp)
   void writer_loop();
   void stop_writer();
   step open_block_locked(std::unique_lock<std::mutex>& lk, result<void>& err);

@@ -40,6 +40,14 @@ void log_core<Io>::wake_writer_locked() {
 }
 
 template <io_policy Io>
+bool log_core<Io>::write_now_locked() const {
+  if constexpr (write_behind_v<Io>)
+    return !opt_.write_behind && !io_busy_;
+  else
+    return false;
+}
+
+template <io_policy Io>
 void log_core<Io>::writer_loop() {
   std::unique_lock lk(mu_);
   for (;;) {
