@@ -22,6 +22,7 @@
 
 #include "ktm/error.hpp"
 #include "ktm/log/crc32c.hpp"
+#include "ktm/log/detail/striped_copy.hpp"
 #include "ktm/log/format.hpp"
 #include "ktm/log/lsn.hpp"
 #include "ktm/log/record.hpp"
@@ -107,10 +108,19 @@ class block_builder {
     format::store<std::uint16_t>(h + rh::record_no, static_cast<std::uint16_t>(p.record_no));
     format::store<std::uint64_t>(h + rh::previous, prev.raw());
     format::store<std::uint64_t>(h + rh::undo_next, undo_next.raw());
-    std::uint32_t c = crc32c_extend(crc32c(h, rh::size), payload);
+    striped_copy out = striped_at(p.buf, p.body_off + rh::size);
+    std::uint32_t c = crc32c(h, rh::size);
+#if KTM_CRC32C_HAVE_FOLD
+    if (payload.size() >= crc32c_fold_min && cpu_has_crc32c_fold()) {  // one read for the CRC and the copy
+      c = ~crc32c_fold(~c, reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), out);
+    } else
+#endif
+    {
+      c = crc32c_extend(c, payload);
+      out.put(payload.data(), payload.size());
+    }
     format::store<std::uint32_t>(h + rh::crc, c);
-    put(p.buf, p.body_off, h, rh::size);
-    put(p.buf, p.body_off + rh::size, payload.data(), payload.size());
+    striped_at(p.buf, p.body_off).put(h, rh::size);
   }
 
   // Precondition: fits(payload.size()). Returns the record number.
@@ -160,16 +170,8 @@ class block_builder {
   }
 
  private:
-  static void put(std::byte* buf, std::size_t body_off, const void* src, std::size_t n) noexcept {
-    auto* s = static_cast<const std::byte*>(src);
-    while (n > 0) {
-      std::size_t in_sector = format::sector_body - body_off % format::sector_body;
-      std::size_t k = std::min(n, in_sector);
-      std::memcpy(buf + raw_of_body(body_off), s, k);
-      s += k;
-      n -= k;
-      body_off += k;
-    }
+  static striped_copy striped_at(std::byte* buf, std::size_t body_off) noexcept {
+    return {buf + raw_of_body(body_off), format::sector_body - body_off % format::sector_body};
   }
 
   std::byte* buf_ = nullptr;

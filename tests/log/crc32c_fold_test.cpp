@@ -1,0 +1,148 @@
+// The folded CRC32C (carry-less multiplication) and the striped copy that
+// rides on it: the same CRCs as the portable code, every byte where the
+// sector layout puts it, and blocks that check and decode back.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "ktm/log/block_codec.hpp"
+#include "ktm/log/crc32c.hpp"
+#include "ktm/log/detail/crc32c_fold.hpp"
+#include "ktm/log/detail/striped_copy.hpp"
+
+namespace {
+
+namespace d = ktm::log::detail;
+namespace fmt = ktm::log::format;
+
+std::vector<unsigned char> random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 g(seed);
+  std::vector<unsigned char> v(n);
+  for (auto& b : v) b = static_cast<unsigned char>(g());
+  return v;
+}
+
+// The portable register update continued from `crc` (a finished CRC value).
+std::uint32_t portable_extend(std::uint32_t crc, const unsigned char* p, std::size_t n) {
+  return ~d::crc32c_soft(~crc, p, n);
+}
+
+bool have_fold() {
+#if KTM_CRC32C_HAVE_FOLD
+  return d::cpu_has_crc32c_fold();
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+TEST_CASE("the fold constants are x^e mod P, reflected and shifted by one") {
+  // x^32 mod P is P's low part; x^31 is the top bit, reflected to bit 0
+  CHECK(d::crc32c_fold_constant(31) == std::uint64_t{1} << 1);
+  CHECK(d::crc32c_fold_constant(0) == std::uint64_t{1} << 32);
+  std::uint32_t low = 0;  // reflect32(0x1edc6f41)
+  for (int i = 0; i < 32; ++i)
+    if (0x1edc6f41u & (1u << i)) low |= 1u << (31 - i);
+  CHECK(low == ktm::log::detail::crc32c_poly);
+  CHECK(d::crc32c_fold_constant(32) == std::uint64_t{low} << 1);
+}
+
+TEST_CASE("the default CRC32C agrees with the portable one for every length from 0 to 1400 and any start") {
+  const auto data = random_bytes(1400 + 8, 3);
+  std::mt19937 g(5);
+  for (std::size_t n = 0; n <= 1400; ++n) {
+    const std::size_t at = n % 8;
+    const std::uint32_t start = static_cast<std::uint32_t>(g());
+    INFO("length " << n << " at " << at);
+    REQUIRE(ktm::log::crc32c_extend(start, data.data() + at, n) == portable_extend(start, data.data() + at, n));
+  }
+  // long ranges: many rounds of the folding loop, and every remainder
+  const auto big = random_bytes(70000, 4);
+  for (std::size_t n : {65536u, 65537u, 65536u + 63u, 65536u + 64u, 65536u + 255u, 69999u})
+    CHECK(ktm::log::crc32c(big.data(), n) == ktm::log::crc32c_portable(big.data(), n));
+}
+
+#if KTM_CRC32C_HAVE_FOLD
+TEST_CASE("the fold and its striped copy put every byte where the sector layout puts it, from any room") {
+  if (!have_fold()) {
+    WARN("this CPU has no AVX-512 VPCLMULQDQ: the fold is not used here");
+    return;
+  }
+  const auto src = random_bytes(1400, 6);
+  constexpr std::byte sentinel{0xee};
+  std::vector<std::byte> got(8 * fmt::sector_size), want(8 * fmt::sector_size);
+  for (std::size_t room = 1; room <= fmt::sector_body; ++room)
+    for (std::size_t n : {256u, 257u, 300u, 319u, 320u, 383u, 447u, 511u, 640u, 1000u, 1399u}) {
+      INFO("room " << room << ", length " << n);
+      std::fill(got.begin(), got.end(), sentinel);
+      std::fill(want.begin(), want.end(), sentinel);
+      // independently of striped_copy: byte i goes to body offset start + i
+      const std::size_t start = fmt::sector_body - room;
+      for (std::size_t i = 0; i < n; ++i) want[d::raw_of_body(start + i)] = static_cast<std::byte>(src[i]);
+      d::striped_copy out{got.data() + start, room};
+      const std::uint32_t c = ~d::crc32c_fold(~0u, src.data(), n, out);
+      REQUIRE(c == ktm::log::crc32c_portable(src.data(), n));
+      REQUIRE(std::memcmp(got.data(), want.data(), got.size()) == 0);  // trailers untouched
+    }
+}
+#endif
+
+TEST_CASE("the scalar striped copy skips each trailer") {
+  const auto src = random_bytes(1200, 7);
+  std::vector<std::byte> got(4 * fmt::sector_size, std::byte{0xee}), want(got);
+  for (std::size_t start : {0u, 1u, 440u, 503u}) {
+    std::fill(got.begin(), got.end(), std::byte{0xee});
+    std::fill(want.begin(), want.end(), std::byte{0xee});
+    for (std::size_t i = 0; i < src.size(); ++i) want[d::raw_of_body(start + i)] = static_cast<std::byte>(src[i]);
+    d::striped_copy out{got.data() + start, fmt::sector_body - start};
+    out.put(src.data(), 700);
+    out.put(src.data() + 700, src.size() - 700);
+    CHECK(std::memcmp(got.data(), want.data(), got.size()) == 0);
+  }
+}
+
+TEST_CASE("a block of records from 0 to 2100 bytes checks and decodes back to the same payloads") {
+  d::geometry g;
+  g.block_size = 256 * 1024;
+  g.container_size = 4 * g.block_size;
+  g.io_align = 512;
+  g.log_id = 0x1234;
+  std::vector<std::byte> buf(g.block_size);
+  const auto src = random_bytes(2101, 8);
+  // lengths chosen so that the records start at many offsets in a sector
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 2100; n += 37) lengths.push_back(n);
+  for (std::size_t n = 250; n <= 330; ++n) lengths.push_back(n);
+  d::block_builder b;
+  b.reset(buf.data(), g);
+  std::vector<std::size_t> placed;
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    const std::size_t n = lengths[i];
+    if (!b.fits(n)) break;
+    const auto at = i % (src.size() - n + 1);
+    b.add(7, 1, ktm::log::lsn(1, 1, 0), ktm::log::lsn::null(),
+          std::span<const std::byte>(reinterpret_cast<const std::byte*>(src.data()) + at, n));
+    placed.push_back(i);
+  }
+  REQUIRE(placed.size() > 100);
+  b.seal(g, 5, 4, 1, 1, 2);
+  const auto info = d::parse_block_header(buf.data(), g);
+  REQUIRE(info);
+  REQUIRE(info->count == placed.size());
+  std::vector<std::byte> body;
+  std::vector<std::uint32_t> offsets;
+  REQUIRE(d::check_block(buf.data(), *info, body, offsets) == ktm::errc{});
+  REQUIRE(offsets.size() == placed.size());
+  for (std::size_t k = 0; k < placed.size(); ++k) {
+    const std::size_t n = lengths[placed[k]];
+    const auto at = placed[k] % (src.size() - n + 1);
+    const auto r = d::decode_record(body, offsets[k], *info, static_cast<std::uint32_t>(k));
+    INFO("record " << k << ", " << n << " bytes");
+    REQUIRE(r.payload.size() == n);
+    CHECK(std::memcmp(r.payload.data(), src.data() + at, n) == 0);
+    CHECK(r.stream_id == 7u);
+  }
+}
