@@ -24,9 +24,9 @@
 // (their containers written out with zeros), and 2's raw baseline file is
 // written with zeros too; `--no-preformat` reserves both with fallocate
 // instead (the log's default). 1 always reserves: its timer covers no flush.
-// `--no-write-behind` opens every log with log_options::write_behind = false
-// (no writer thread: the appender that needs a free buffer writes every
-// sealed block).
+// `--write-behind` opens every log with log_options::write_behind = true
+// (a writer thread writes the full blocks); by default, as the log's own
+// default, the appender that seals a full block writes it.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -75,8 +75,8 @@ using opened = opened_on<storage_type>;
 
 // Sections 2 and 3: log_options::preformat_containers (--no-preformat: false).
 bool g_preformat = true;
-// Every section: log_options::write_behind (--no-write-behind: false).
-bool g_write_behind = true;
+// Every section: log_options::write_behind (--write-behind: true).
+bool g_write_behind = false;
 
 // A fresh one-stream log in `io`, large enough for `bytes` of records.
 template <class Storage>
@@ -275,13 +275,14 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) cell_seconds = std::atof(argv[i] + 10);
     if (std::strncmp(argv[i], "--simulated-flush-us=", 21) == 0) simulated_us = std::atoi(argv[i] + 21);
     if (std::strcmp(argv[i], "--no-preformat") == 0) g_preformat = false;
-    if (std::strcmp(argv[i], "--no-write-behind") == 0) g_write_behind = false;
+    if (std::strcmp(argv[i], "--write-behind") == 0) g_write_behind = true;
+    if (std::strcmp(argv[i], "--no-write-behind") == 0) g_write_behind = false;  // the default
   }
   bench_dir dir("log_bench");
   std::printf("log_bench: directory %s%s; containers of 2 and 3 %s; %s\n", dir.path().c_str(),
               brief ? " (short mode)" : "",
               g_preformat ? "preformatted (preformat_containers)" : "reserved (fallocate, --no-preformat)",
-              g_write_behind ? "writer thread on" : "no writer thread (--no-write-behind)");
+              g_write_behind ? "writer thread on (--write-behind)" : "no writer thread");
 
   // 1. Throughput.
   if (only == 0 || only == 1) {

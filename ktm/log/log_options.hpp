@@ -56,16 +56,17 @@ struct log_options {
   // containers".
   bool preformat_containers = false;
   // For I/O policies whose writes are copies into the page cache
-  // (posix_storage declares write_behind): a block sealed because it is full
-  // is written by a writer thread of the log while appenders fill the next
-  // one. False: sealed blocks are written by the appender that next needs a
-  // free buffer (all of them, from its own cache), or by a flush.
-  // The thread pays where a core's copy can run beside the encoding of the
-  // next block; where the two cores are far apart (a cache line took ~190
-  // ns between the two vCPUs of the development machine) it costs: there
-  // 64 B appends ran at 25 M/s without it and 17-24 M/s with it, 64 KiB
-  // appends at 8 GB/s without and 10 GB/s with. doc/log.md, "Write-behind".
-  bool write_behind = true;
+  // (posix_storage declares write_behind): true starts a writer thread of
+  // the log, which writes each block sealed because it is full while
+  // appenders fill the next one. False (the default): the appender that
+  // seals a full block writes it at once, from its own cache, or a flush
+  // does. The thread pays only where it has a core of its own near the
+  // appender's: on the two far-apart vCPUs of the development machine (a
+  // cache line took ~190 ns between them) it ran 64 B appends at 5-21 M/s
+  // against 28-29 M/s without it, and 64 KiB appends at 4-13 GB/s against
+  // 12.4-12.7 GB/s, falling to a quarter of its best whenever anything else
+  // ran. doc/log.md, "Write-behind".
+  bool write_behind = false;
 };
 
 }  // namespace ktm::log

@@ -4,7 +4,9 @@
 //                          a test repeats its rounds (longer torture runs)
 // stress_log_options(c)    blocks of 64 KiB (room for the 30000-byte stamped
 //                          records, stamped_record.hpp), four containers of
-//                          c bytes, three write buffers
+//                          c bytes, three write buffers; over files, with
+//                          the writer thread (write_behind), which the
+//                          tests' titles name
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,7 @@ inline ktm::log::log_options stress_log_options(std::uint32_t container_size) {
   o.container_size = container_size;
   o.containers = 4;
   o.write_buffers = 3;
+  o.write_behind = true;
   return o;
 }
 

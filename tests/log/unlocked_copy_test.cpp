@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ktm/io/posix_file.hpp"
+#include "tests/log/stress_knobs.hpp"
 #include "tests/support/log_fixtures.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -31,14 +32,7 @@ std::string record_of(int t, int i) {
   return s;
 }
 
-log_options options() {
-  log_options o;
-  o.block_size = 64 * 1024;
-  o.container_size = 8u << 20;
-  o.containers = 4;
-  o.write_buffers = 3;
-  return o;
-}
+log_options options() { return ktm::test::stress_log_options(8u << 20); }
 
 // Each writer appends to its own stream, forcing every fifth record; one
 // more thread forces the whole log in a loop, so blocks are sealed by
