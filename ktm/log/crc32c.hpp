@@ -12,7 +12,8 @@
 // (detail/crc32c_fold.hpp). All give the same values; tests check the
 // known vectors of RFC 3720 and compare each with the portable code.
 //
-// The crc32 instruction has a latency of 3 cycles and a throughput of 1, so
+// Without the fold (a CPU without it, or fewer than 256 bytes): the
+// crc32 instruction has a latency of 3 cycles and a throughput of 1, so
 // one dependency chain uses a third of it. Ranges of at least 3*128 bytes
 // are cut into rounds of three equal, adjacent parts whose CRCs run
 // interleaved (each of the second and third from a zero register) and are

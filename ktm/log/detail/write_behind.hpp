@@ -42,7 +42,7 @@ void log_core<Io>::wake_writer_locked() {
 template <io_policy Io>
 bool log_core<Io>::write_now_locked() const {
   if constexpr (write_behind_v<Io>)
-    return !opt_.write_behind && !io_busy_;
+    return (!opt_.write_behind || writer_stop_) && !writer_.joinable() && !io_busy_;  // no thread (or none could start)
   else
     return false;
 }
