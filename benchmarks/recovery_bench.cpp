@@ -135,7 +135,7 @@ recovered recover_once(const std::string& dir, bool read_thread = true) {
   out.first_container = base.container();
   out.last_container = last.container();
   out.first_offset = base.block_byte_offset();
-  out.end_offset = last.block_byte_offset() + o.block_size;
+  out.end_offset = last.block_byte_offset() + o.effective_block_size();
   out.bytes = std::uint64_t{out.last_container - out.first_container} * o.container_size + out.end_offset -
               out.first_offset;
   return out;

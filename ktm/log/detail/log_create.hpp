@@ -71,7 +71,7 @@ result<void> log_core<Io>::init_buffers() {
 
 template <io_policy Io>
 result<std::shared_ptr<log_core<Io>>> log_core<Io>::create(Io& io, std::string name, const log_options& o) {
-  geometry g{o.block_size, o.container_size, o.io_align, 0};
+  geometry g{o.effective_block_size(), o.container_size, o.io_align, 0};
   if (!geometry_ok(g) || o.write_buffers < 2 || name.empty()) return errc::invalid_argument;
   if (o.containers < 2) return errc::too_few_containers;
   if (o.containers > format::max_containers || o.max_containers > format::max_containers)

@@ -1,0 +1,62 @@
+// The automatic block size: 1 MiB, halved to fit the container.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "ktm/log/format.hpp"
+#include "tests/support/log_fixtures.hpp"
+
+using namespace ktm::log;
+using namespace ktm::test::memory_log_names;
+
+namespace {
+
+// The largest payload a block of `block` bytes holds.
+std::size_t max_payload(std::uint32_t block) {
+  return block / 512 * format::sector_body - format::bh::size - format::rh::size;
+}
+
+}  // namespace
+
+TEST_CASE("the automatic block size is 1 MiB, halved until two blocks fit in a container") {
+  log_options o;
+  CHECK(o.block_size == 0u);
+  CHECK(o.effective_block_size() == 1u << 20);  // 16 MiB containers
+  o.container_size = 1u << 20;
+  CHECK(o.effective_block_size() == 256u * 1024);  // 512 + 2 * 512 KiB does not fit
+  o.container_size = 64u * 1024;
+  CHECK(o.effective_block_size() == 16u * 1024);
+  o.io_align = 4096;
+  o.container_size = 2u * 1024 * 1024 + 4096;
+  CHECK(o.effective_block_size() == 1u << 20);
+  o.block_size = 64u * 1024;  // given: kept as it is
+  CHECK(o.effective_block_size() == 64u * 1024);
+}
+
+TEST_CASE("a log with the automatic block size takes a record as large as its blocks hold, and no larger") {
+  for (const std::uint32_t container : {1u << 20, 16u << 20}) {
+    log_options o;
+    o.container_size = container;
+    const std::uint32_t block = o.effective_block_size();
+    INFO("containers of " << container << " bytes, blocks of " << block);
+    memory_storage st;
+    auto lg = mlog::create(st, "l", o);
+    REQUIRE(lg);
+    auto s = lg->create_stream("s");
+    REQUIRE(s);
+    auto ma = s->marshalling_area();
+    REQUIRE(ma);
+    const std::string big(max_payload(block), 'x');
+    auto l = ma->append(as_bytes(big), record_type::data, append_flags::force);
+    REQUIRE(l);
+    CHECK(ma->append(as_bytes(big + "y")).error().code == errc::record_too_large);
+    auto v = s->read_forward();
+    std::size_t n = 0;
+    for (const auto& r : v) {
+      CHECK(r.payload.size() == big.size());
+      ++n;
+    }
+    CHECK(n == 1u);
+  }
+}
