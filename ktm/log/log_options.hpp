@@ -23,11 +23,13 @@ struct log_full_info {
 
 struct log_options {
   // ---- geometry (create only) ----
-  // Largest block; a multiple of io_align. 0 (the default): 1 MiB, halved
-  // until two blocks fit in a container after its header (effective_block_size).
-  // A block should hold many large records: a 256 KiB block holds three of
-  // 64 KiB, and such appends ran at 0.66-0.68x of raw pwrite where 1 MiB
-  // blocks ran at 0.75-0.79x (doc/log.md, "Block size").
+  // Largest block; a multiple of io_align. 0 (the default): 1 MiB where
+  // eight fit in a container after its header, otherwise 256 KiB halved
+  // until two fit (effective_block_size). A block should hold many large
+  // records: a 256 KiB block holds three of 64 KiB, and such appends ran at
+  // 0.66-0.68x of raw pwrite where 1 MiB blocks ran at 0.75-0.79x; but the
+  // end of each container may go unused, up to one block (a block starts
+  // only where a whole one fits), hence the eight (doc/log.md, "Block size").
   std::uint32_t block_size = 0;
   std::uint32_t container_size = 16 * 1024 * 1024;  // a multiple of io_align, < 4 GiB
   std::uint32_t containers = 2;                  // initial count, >= 2
@@ -67,18 +69,22 @@ struct log_options {
   // seals a full block writes it at once, from its own cache, or a flush
   // does. The thread pays only where it has a core of its own near the
   // appender's: on the two far-apart vCPUs of the development machine (a
-  // cache line took ~190 ns between them) it ran 64 B appends at 5-21 M/s
-  // against 28-29 M/s without it, and 64 KiB appends at 4-13 GB/s against
-  // 12.4-12.7 GB/s, falling to a quarter of its best whenever anything else
-  // ran. doc/log.md, "Write-behind".
+  // cache line took ~190 ns between them; 256 KiB blocks) it ran 64 B
+  // appends at 5-21 M/s against 28-29 M/s without it, and 64 KiB appends at
+  // 4-13 GB/s against 12.3-12.7 GB/s, a third or a quarter of its best in
+  // most runs. doc/log.md, "Write-behind".
   bool write_behind = false;
 
-  // block_size, or for 0 the automatic choice above: 1 MiB, halved (not below
-  // io_align) while container_size < io_align + 2 * block.
+  // block_size, or for 0 the automatic choice above: 1 MiB if
+  // container_size >= io_align + 8 MiB; otherwise 256 KiB, halved (not below
+  // io_align) while container_size < io_align + 2 * block. (A geometry with
+  // no room for two blocks of at least 1 KiB still fails at create.)
   std::uint32_t effective_block_size() const noexcept {
     if (block_size != 0) return block_size;
-    std::uint64_t b = 1u << 20;
-    while (b > io_align && std::uint64_t{container_size} < std::uint64_t{io_align} + 2 * b) b /= 2;
+    const std::uint64_t room = container_size >= io_align ? container_size - io_align : 0;
+    if (room >= 8 * (std::uint64_t{1} << 20)) return 1u << 20;
+    std::uint64_t b = 256 * 1024;
+    while (b > io_align && room < 2 * b) b /= 2;
     return static_cast<std::uint32_t>(b);
   }
 };

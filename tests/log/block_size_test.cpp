@@ -19,19 +19,36 @@ std::size_t max_payload(std::uint32_t block) {
 
 }  // namespace
 
-TEST_CASE("the automatic block size is 1 MiB, halved until two blocks fit in a container") {
+TEST_CASE("the automatic block size is 1 MiB where eight fit in a container, else 256 KiB halved until two fit") {
   log_options o;
   CHECK(o.block_size == 0u);
   CHECK(o.effective_block_size() == 1u << 20);  // 16 MiB containers
+  o.container_size = (8u << 20) + 512;
+  CHECK(o.effective_block_size() == 1u << 20);
+  o.container_size = 8u << 20;  // seven whole blocks of 1 MiB after the header
+  CHECK(o.effective_block_size() == 256u * 1024);
   o.container_size = 1u << 20;
-  CHECK(o.effective_block_size() == 256u * 1024);  // 512 + 2 * 512 KiB does not fit
+  CHECK(o.effective_block_size() == 256u * 1024);
   o.container_size = 64u * 1024;
   CHECK(o.effective_block_size() == 16u * 1024);
-  o.io_align = 4096;
-  o.container_size = 2u * 1024 * 1024 + 4096;
+  o.io_align = 65536;
+  o.container_size = 16u << 20;  // 15 MiB + 960 KiB after a 64 KiB header
   CHECK(o.effective_block_size() == 1u << 20);
+  o.container_size = 8u << 20;  // 8 MiB less a 64 KiB header: not eight of 1 MiB
+  CHECK(o.effective_block_size() == 256u * 1024);
+  o.container_size = 3u * 65536;  // room for two blocks of io_align only
+  CHECK(o.effective_block_size() == 65536u);
   o.block_size = 64u * 1024;  // given: kept as it is
   CHECK(o.effective_block_size() == 64u * 1024);
+}
+
+TEST_CASE("a container with no room for two blocks of 1 KiB is refused at create, as before") {
+  log_options o;
+  o.container_size = 2048;
+  memory_storage st;
+  auto lg = mlog::create(st, "l", o);
+  REQUIRE_FALSE(lg);
+  CHECK(lg.error().code == errc::invalid_argument);
 }
 
 TEST_CASE("a log with the automatic block size takes a record as large as its blocks hold, and no larger") {

@@ -50,7 +50,7 @@ result<void> log_core<Io>::fetch_block(lsn start, block_view& bv) {
   }
   const std::uint64_t off = start.block_byte_offset();
   if (!block_place_ok(start, geo_)) return failure(errc::invalid_lsn, position::at_lsn(start.raw()), file);
-  if (bv.raw.size() < geo_.block_size) bv.raw = aligned_buffer(geo_.block_size, geo_.io_align);
+  if (bv.raw.size() < geo_.block_size) bv.raw = aligned_buffer(geo_.block_size, geo_.io_align, false);  // read into only
   if (auto ec = dev->read(off, bv.raw.span().first(geo_.io_align)))
     return failure(ec, position::at_lsn(start.raw()), file);
   auto b = parse_block_header(bv.raw.data(), geo_);
