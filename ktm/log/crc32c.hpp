@@ -33,13 +33,7 @@
 #include <span>
 
 #include "ktm/log/detail/crc32c_fold.hpp"
-
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define KTM_CRC32C_HAVE_SSE42 1
-#include <nmmintrin.h>
-#else
-#define KTM_CRC32C_HAVE_SSE42 0
-#endif
+#include "ktm/log/detail/crc32c_hw_tail.hpp"
 
 namespace ktm::log {
 namespace detail {
@@ -153,35 +147,6 @@ __attribute__((target("sse4.2"), always_inline)) inline std::uint32_t crc32c_hw_
   }
   std::uint32_t r = crc_shift(shift, static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b);
   return crc_shift(shift, r) ^ static_cast<std::uint32_t>(c);
-}
-
-// Chain r over [p, p + n): 8 bytes at a time, then one 4-, 2- and 1-byte
-// step at most (a byte loop is latency-bound, ~3 cycles a byte). Returns the
-// chain, not inverted.
-__attribute__((target("sse4.2"), always_inline)) inline std::uint32_t crc32c_hw_tail(
-    std::uint64_t r, const unsigned char* p, std::size_t n) noexcept {
-  for (; n >= 8; p += 8, n -= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    r = _mm_crc32_u64(r, v);
-  }
-  auto r32 = static_cast<std::uint32_t>(r);
-  if (n >= 4) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    r32 = _mm_crc32_u32(r32, v);
-    p += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    std::uint16_t v;
-    std::memcpy(&v, p, 2);
-    r32 = _mm_crc32_u16(r32, v);
-    p += 2;
-    n -= 2;
-  }
-  if (n >= 1) r32 = _mm_crc32_u8(r32, *p);
-  return r32;
 }
 
 __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hw(std::uint32_t reg,

@@ -13,7 +13,8 @@
 // bytes a round, folded 2048 bits forward; at the end they are folded into
 // one lane, which as a 16-byte message has the CRC of everything read so far
 // (with the starting register xored into the first four bytes). The crc32
-// instruction takes that lane and the last bytes (fewer than 64).
+// instruction takes that lane and the last bytes (fewer than 64,
+// crc32c_hw_tail).
 //
 // Every 64-byte piece the loop loads is also handed, in order, to a sink: a
 // no-op for a plain CRC, or a copy (block_codec's striped copy into sector
@@ -28,9 +29,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include "ktm/log/detail/crc32c_hw_tail.hpp"
+
+#if KTM_CRC32C_HAVE_SSE42
 #define KTM_CRC32C_HAVE_FOLD 1
 #include <immintrin.h>
 #else
@@ -66,11 +68,7 @@ struct crc_no_copy {
 };
 
 // Each 128-bit lane of x carried d bits forward (the pair of k for d in
-// every lane of k).
-KTM_CRC32C_FOLD_TARGET inline __m512i crc32c_fold_512(__m512i x, __m512i k) noexcept {
-  return _mm512_xor_si512(_mm512_clmulepi64_epi128(x, k, 0x00), _mm512_clmulepi64_epi128(x, k, 0x11));
-}
-
+// every lane of k), xor next.
 KTM_CRC32C_FOLD_TARGET inline __m512i crc32c_fold_512(__m512i x, __m512i k, __m512i next) noexcept {
   return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00), _mm512_clmulepi64_epi128(x, k, 0x11),
                                    next, 0x96);
@@ -135,14 +133,7 @@ KTM_CRC32C_FOLD_TARGET inline std::uint32_t crc32c_fold(std::uint32_t reg, const
   std::uint64_t r = _mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(l)));
   r = _mm_crc32_u64(r, static_cast<std::uint64_t>(_mm_extract_epi64(l, 1)));
   sink.tail(p + off, n - off);
-  for (; n - off >= 8; off += 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p + off, 8);
-    r = _mm_crc32_u64(r, v);
-  }
-  auto r32 = static_cast<std::uint32_t>(r);
-  for (; off < n; ++off) r32 = _mm_crc32_u8(r32, p[off]);
-  return r32;
+  return crc32c_hw_tail(r, p + off, n - off);
 }
 
 inline bool cpu_has_crc32c_fold() noexcept {
