@@ -315,17 +315,18 @@ TEST_CASE("a log truncated or bit-flipped between runs opens with an error code 
       while (e > 0 && b[e - 1] == std::byte{0}) --e;
       return e;
     };
+    const std::size_t block = options().effective_block_size();
     for (const auto& [name, bytes] : pristine) {
       if (name.find(".c") == std::string::npos) continue;  // containers; the base file has shadow copies
       const std::size_t end = written_end(bytes);
-      const std::size_t end_block = (end + options().effective_block_size() - 1) / options().effective_block_size() * options().effective_block_size();
+      const std::size_t end_block = (end + block - 1) / block * block;
       const std::size_t step = std::max<std::size_t>(1, bytes.size() / (seed == 1 ? 97 : 31));
       std::vector<std::size_t> offsets;
       for (std::size_t off = seed; off < bytes.size(); off += step) offsets.push_back(off);
       // and inside the last written block, where damage cuts acknowledged
       // transfers off the end (tolerate mode): what is left must be a prefix
       if (end > 0)
-        for (const std::size_t back : {std::size_t{1}, std::size_t{options().effective_block_size()} / 2, std::size_t{options().effective_block_size()} - 16})
+        for (const std::size_t back : {std::size_t{1}, block / 2, block - 16})
           if (back <= end) offsets.push_back(end - back);
       for (const std::size_t off : offsets) {
         // 0: truncate at off; 1: flip a bit at off; 2: zeroes from off on (the
