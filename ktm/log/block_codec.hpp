@@ -67,11 +67,16 @@ inline std::size_t raw_of_body(std::size_t body_off) noexcept {
 // Writes records into a block buffer of geometry.block_size bytes.
 class block_builder {
  public:
-  void reset(std::byte* buf, const geometry& g) noexcept {
+  // A new block in `buf`: block number `seq` of the session `epoch` (its
+  // trailers are stamped as the records are copied in).
+  void reset(std::byte* buf, const geometry& g, std::uint64_t seq, std::uint32_t epoch) noexcept {
     buf_ = buf;
     cap_ = g.max_body();
     used_ = format::bh::size;
     count_ = 0;
+    seq_ = seq;
+    epoch_ = epoch;
+    stamp_ = sector_stamp(seq, epoch);
   }
   std::uint32_t count() const noexcept { return count_; }
   std::size_t used() const noexcept { return used_; }
@@ -88,11 +93,12 @@ class block_builder {
     std::byte* buf;
     std::size_t body_off;
     std::uint32_t record_no;
+    std::uint32_t stamp;
   };
 
   // Precondition: fits(n).
   placement place(std::size_t n) noexcept {
-    const placement p{buf_, used_, count_};
+    const placement p{buf_, used_, count_, stamp_};
     used_ += format::rh::size + n;
     ++count_;
     return p;
@@ -108,7 +114,7 @@ class block_builder {
     format::store<std::uint16_t>(h + rh::record_no, static_cast<std::uint16_t>(p.record_no));
     format::store<std::uint64_t>(h + rh::previous, prev.raw());
     format::store<std::uint64_t>(h + rh::undo_next, undo_next.raw());
-    striped_copy out = striped_at(p.buf, p.body_off + rh::size);
+    striped_copy out = striped_at(p, p.body_off + rh::size);
     std::uint32_t c = crc32c(h, rh::size);
 #if KTM_CRC32C_HAVE_FOLD
     if (payload.size() >= crc32c_fold_min && cpu_has_crc32c_fold()) {  // one read for the CRC and the copy
@@ -120,7 +126,7 @@ class block_builder {
       out.put(payload.data(), payload.size());
     }
     format::store<std::uint32_t>(h + rh::crc, c);
-    striped_at(p.buf, p.body_off).put(h, rh::size);
+    striped_at(p, p.body_off).put(h, rh::size);
   }
 
   // Precondition: fits(payload.size()). Returns the record number.
@@ -131,10 +137,12 @@ class block_builder {
     return p.record_no;
   }
 
-  // Fills the header, padding and trailers; returns the block's length in
-  // bytes (a multiple of io_align). The buffer is then ready to write.
-  std::size_t seal(const geometry& g, std::uint64_t seq, std::uint64_t durable_seq,
-                   std::uint32_t container, std::uint32_t offset, std::uint32_t epoch) noexcept {
+  // Fills the header, padding and the trailers no record's copy wrote (the
+  // last used sector's and the padding's; the last one flagged as the end);
+  // returns the block's length in bytes (a multiple of io_align). The buffer
+  // is then ready to write.
+  std::size_t seal(const geometry& g, std::uint64_t durable_seq, std::uint32_t container,
+                   std::uint32_t offset) noexcept {
     namespace bh = format::bh;
     std::size_t sectors = (used_ + format::sector_body - 1) / format::sector_body;
     sectors = (sectors + g.align_units() - 1) / g.align_units() * g.align_units();
@@ -150,33 +158,36 @@ class block_builder {
     format::store<std::uint32_t>(h + bh::magic, format::block_magic);
     format::store<std::uint16_t>(h + bh::version, static_cast<std::uint16_t>(format::version));
     format::store<std::uint16_t>(h + bh::record_count, static_cast<std::uint16_t>(count_));
-    format::store<std::uint64_t>(h + bh::seq, seq);
+    format::store<std::uint64_t>(h + bh::seq, seq_);
     format::store<std::uint64_t>(h + bh::durable_seq, durable_seq);
     format::store<std::uint64_t>(h + bh::log_id, g.log_id);
     format::store<std::uint32_t>(h + bh::container, container);
     format::store<std::uint32_t>(h + bh::offset, offset);
     format::store<std::uint32_t>(h + bh::sectors, static_cast<std::uint32_t>(sectors));
     format::store<std::uint32_t>(h + bh::used, static_cast<std::uint32_t>(used_));
-    format::store<std::uint32_t>(h + bh::epoch, epoch);
+    format::store<std::uint32_t>(h + bh::epoch, epoch_);
     format::store<std::uint32_t>(h + bh::crc, crc32c(h, bh::size));
-    for (std::size_t i = 0; i < sectors; ++i) {
-      std::byte* t = buf_ + i * format::sector_size + format::sector_body;
-      std::uint16_t flags = (i == 0 ? format::sector_begin : 0) | (i + 1 == sectors ? format::sector_end : 0);
-      format::store<std::uint32_t>(t, sector_stamp(seq, epoch));
-      format::store<std::uint16_t>(t + 4, static_cast<std::uint16_t>(i));
-      format::store<std::uint16_t>(t + 6, flags);
+    // sectors before used_ / sector_body end inside some record, whose copy
+    // stamped them (striped_copy.hpp)
+    for (std::size_t i = std::min(used_ / format::sector_body, sectors - 1); i < sectors; ++i) {
+      const auto flags = static_cast<std::uint16_t>((i == 0 ? format::sector_begin : 0) |
+                                                    (i + 1 == sectors ? format::sector_end : 0));
+      format::store<std::uint64_t>(buf_ + i * format::sector_size + format::sector_body,
+                                   sector_trailer(stamp_, i, flags));
     }
     return sectors * format::sector_size;
   }
 
  private:
-  static striped_copy striped_at(std::byte* buf, std::size_t body_off) noexcept {
-    return {buf + raw_of_body(body_off), format::sector_body - body_off % format::sector_body};
+  static striped_copy striped_at(const placement& p, std::size_t body_off) noexcept {
+    return {p.buf + raw_of_body(body_off), format::sector_body - body_off % format::sector_body, p.buf, p.stamp};
   }
 
   std::byte* buf_ = nullptr;
   std::size_t cap_ = 0, used_ = 0;
   std::uint32_t count_ = 0;
+  std::uint64_t seq_ = 0;
+  std::uint32_t epoch_ = 0, stamp_ = 0;
 };
 
 // Parses and checks a block header in the first sector; nullopt if it is not

@@ -26,7 +26,7 @@ inline constexpr std::uint32_t version = 1;
 inline constexpr std::size_t sector_size = 512;
 inline constexpr std::size_t trailer_size = 8;
 inline constexpr std::size_t sector_body = sector_size - trailer_size;  // 504
-// trailer: u32 stamp (low 32 bits of the block seq) | u16 sector index | u16 flags
+// trailer: u32 stamp (of the block's seq and epoch) | u16 sector index | u16 flags
 inline constexpr std::uint16_t sector_begin = 1;  // first sector of a block
 inline constexpr std::uint16_t sector_end = 2;    // last sector of a block
 

@@ -29,6 +29,22 @@ std::uint32_t portable_extend(std::uint32_t crc, const unsigned char* p, std::si
   return ~d::crc32c_soft(~crc, p, n);
 }
 
+// The trailer a copy owes sector k (independently of striped_copy):
+// stamp, index, and the begin flag for sector 0.
+void expect_trailer(std::vector<std::byte>& want, std::size_t k, std::uint32_t stamp) {
+  std::byte* t = want.data() + k * fmt::sector_size + fmt::sector_body;
+  fmt::store<std::uint32_t>(t, stamp);
+  fmt::store<std::uint16_t>(t + 4, static_cast<std::uint16_t>(k));
+  fmt::store<std::uint16_t>(t + 6, k == 0 ? fmt::sector_begin : std::uint16_t{0});
+}
+
+// Body bytes [start, start + n) copied: every sector whose last body byte is
+// among them gets its trailer.
+void expect_trailers(std::vector<std::byte>& want, std::size_t start, std::size_t n, std::uint32_t stamp) {
+  for (std::size_t k = 0; (k + 1) * fmt::sector_body <= start + n; ++k)
+    if ((k + 1) * fmt::sector_body - 1 >= start) expect_trailer(want, k, stamp);
+}
+
 bool have_fold() {
 #if KTM_CRC32C_HAVE_FOLD
   return d::cpu_has_crc32c_fold();
@@ -67,7 +83,7 @@ TEST_CASE("the default CRC32C agrees with the portable one for every length from
 }
 
 #if KTM_CRC32C_HAVE_FOLD
-TEST_CASE("the fold and its striped copy put every byte where the sector layout puts it, from any room") {
+TEST_CASE("the fold and its striped copy put every byte and trailer where the sector layout puts them from any room") {
   if (!have_fold()) {
     WARN("this CPU has no AVX-512 VPCLMULQDQ: the fold is not used here");
     return;
@@ -83,22 +99,24 @@ TEST_CASE("the fold and its striped copy put every byte where the sector layout 
       // independently of striped_copy: byte i goes to body offset start + i
       const std::size_t start = fmt::sector_body - room;
       for (std::size_t i = 0; i < n; ++i) want[d::raw_of_body(start + i)] = static_cast<std::byte>(src[i]);
-      d::striped_copy out{got.data() + start, room};
+      expect_trailers(want, start, n, 0xa1b2c3d4u);
+      d::striped_copy out{got.data() + start, room, got.data(), 0xa1b2c3d4u};
       const std::uint32_t c = ~d::crc32c_fold(~0u, src.data(), n, out);
       REQUIRE(c == ktm::log::crc32c_portable(src.data(), n));
-      REQUIRE(std::memcmp(got.data(), want.data(), got.size()) == 0);  // trailers untouched
+      REQUIRE(std::memcmp(got.data(), want.data(), got.size()) == 0);  // no other byte touched
     }
 }
 #endif
 
-TEST_CASE("the scalar striped copy skips each trailer") {
+TEST_CASE("the scalar striped copy writes each trailer it passes") {
   const auto src = random_bytes(1200, 7);
   std::vector<std::byte> got(4 * fmt::sector_size, std::byte{0xee}), want(got);
   for (std::size_t start : {0u, 1u, 440u, 503u}) {
     std::fill(got.begin(), got.end(), std::byte{0xee});
     std::fill(want.begin(), want.end(), std::byte{0xee});
     for (std::size_t i = 0; i < src.size(); ++i) want[d::raw_of_body(start + i)] = static_cast<std::byte>(src[i]);
-    d::striped_copy out{got.data() + start, fmt::sector_body - start};
+    expect_trailers(want, start, src.size(), 77);
+    d::striped_copy out{got.data() + start, fmt::sector_body - start, got.data(), 77};
     out.put(src.data(), 700);
     out.put(src.data() + 700, src.size() - 700);
     CHECK(std::memcmp(got.data(), want.data(), got.size()) == 0);
@@ -118,7 +136,7 @@ TEST_CASE("a block of records from 0 to 2100 bytes checks and decodes back to th
   for (std::size_t n = 0; n <= 2100; n += 37) lengths.push_back(n);
   for (std::size_t n = 250; n <= 330; ++n) lengths.push_back(n);
   d::block_builder b;
-  b.reset(buf.data(), g);
+  b.reset(buf.data(), g, 5, 2);
   std::vector<std::size_t> placed;
   for (std::size_t i = 0; i < lengths.size(); ++i) {
     const std::size_t n = lengths[i];
@@ -129,7 +147,7 @@ TEST_CASE("a block of records from 0 to 2100 bytes checks and decodes back to th
     placed.push_back(i);
   }
   REQUIRE(placed.size() > 100);
-  b.seal(g, 5, 4, 1, 1, 2);
+  b.seal(g, 4, 1, 1);
   const auto info = d::parse_block_header(buf.data(), g);
   REQUIRE(info);
   REQUIRE(info->count == placed.size());
@@ -146,4 +164,51 @@ TEST_CASE("a block of records from 0 to 2100 bytes checks and decodes back to th
     CHECK(std::memcmp(r.payload.data(), src.data() + at, n) == 0);
     CHECK(r.stream_id == 7u);
   }
+}
+
+TEST_CASE("a sealed block carries every trailer with the end flag on its last sector only whatever the records' lengths") {
+  d::geometry g;
+  g.block_size = 64 * 1024;
+  g.container_size = 4 * g.block_size;
+  g.log_id = 0x77;
+  const auto src = random_bytes(20000, 9);
+  std::vector<std::byte> buf(g.block_size);
+  std::mt19937 rng(10);
+  for (std::size_t io_align : {512u, 4096u})
+    for (int round = 0; round < 300; ++round) {
+      g.io_align = static_cast<std::uint32_t>(io_align);
+      std::fill(buf.begin(), buf.end(), std::byte{0xee});
+      d::block_builder b;
+      b.reset(buf.data(), g, 1000 + round, 3);
+      // the first record ends the body on a sector boundary in some rounds
+      // (the copy, not seal, then wrote the last used sector's trailer)
+      const std::size_t to_boundary = fmt::sector_body * (1 + round % 5) - fmt::bh::size - fmt::rh::size;
+      std::size_t n = round % 3 == 0 ? to_boundary : rng() % 3000;
+      for (int k = 0; k < 1 + round % 4 && b.fits(n); ++k) {
+        b.add(1, 1, ktm::log::lsn(1, 1, 0), ktm::log::lsn::null(),
+              std::span<const std::byte>(reinterpret_cast<const std::byte*>(src.data()), n));
+        n = round % 3 == 0 ? 0 : rng() % (round % 2 ? 300 : 3000);
+        if (round % 3 == 0) break;
+      }
+      const std::size_t used = b.used();
+      const std::size_t len = b.seal(g, 999, 1, g.first_block_units());
+      const std::size_t sectors = len / fmt::sector_size;
+      INFO("round " << round << ", io_align " << io_align << ", body used " << used << ", sectors " << sectors);
+      REQUIRE(len % io_align == 0);
+      if (round % 3 == 0) CHECK(used % fmt::sector_body == 0);
+      const std::uint32_t stamp = d::sector_stamp(1000 + round, 3);
+      for (std::size_t i = 0; i < sectors; ++i) {
+        const std::byte* t = buf.data() + i * fmt::sector_size + fmt::sector_body;
+        INFO("sector " << i);
+        REQUIRE(fmt::load32(t) == stamp);
+        REQUIRE(fmt::load16(t + 4) == i);
+        REQUIRE(fmt::load16(t + 6) == ((i == 0 ? fmt::sector_begin : 0) | (i + 1 == sectors ? fmt::sector_end : 0)));
+      }
+      if (len < buf.size()) REQUIRE(buf[len] == std::byte{0xee});  // nothing written past the block
+      const auto info = d::parse_block_header(buf.data(), g);
+      REQUIRE(info);
+      std::vector<std::byte> body;
+      std::vector<std::uint32_t> offsets;
+      REQUIRE(d::check_block(buf.data(), *info, body, offsets) == ktm::errc{});
+    }
 }

@@ -59,9 +59,9 @@ typename log_core<Io>::step log_core<Io>::open_block_locked(std::unique_lock<std
   }
   open_buf_ = free_bufs_.back();
   free_bufs_.pop_back();
-  builder_.reset(bufs_[static_cast<std::size_t>(open_buf_)].data(), geo_);
   open_pos_ = pos;
   open_seq_ = next_seq_++;
+  builder_.reset(bufs_[static_cast<std::size_t>(open_buf_)].data(), geo_, open_seq_, epoch_);
   open_ = true;
   return step::done;
 }

@@ -14,7 +14,7 @@ void log_core<Io>::seal_locked() {
   for (std::uint32_t n; (n = open_fills_.load(std::memory_order_acquire)) != 0;)
     open_fills_.wait(n, std::memory_order_acquire);
   const std::size_t len =
-      builder_.seal(geo_, open_seq_, durable_seq_, open_pos_.container(), open_pos_.block_offset(), epoch_);
+      builder_.seal(geo_, durable_seq_, open_pos_.container(), open_pos_.block_offset());
   auto* slot = cs_.by_logical(open_pos_.container());
   const lsn end(open_pos_.container(), open_pos_.block_offset() + static_cast<std::uint32_t>(len / 512), 0);
   pending_write w;
