@@ -45,6 +45,16 @@ void expect_trailers(std::vector<std::byte>& want, std::size_t start, std::size_
     if ((k + 1) * fmt::sector_body - 1 >= start) expect_trailer(want, k, stamp);
 }
 
+// A block of `block_size` bytes in containers of four, 512-byte I/O.
+d::geometry block_geometry(std::uint32_t block_size, std::uint64_t log_id) {
+  d::geometry g;
+  g.block_size = block_size;
+  g.container_size = 4 * block_size;
+  g.io_align = 512;
+  g.log_id = log_id;
+  return g;
+}
+
 bool have_fold() {
 #if KTM_CRC32C_HAVE_FOLD
   return d::cpu_has_crc32c_fold();
@@ -124,11 +134,7 @@ TEST_CASE("the scalar striped copy writes each trailer it passes") {
 }
 
 TEST_CASE("a block of records from 0 to 2100 bytes checks and decodes back to the same payloads") {
-  d::geometry g;
-  g.block_size = 256 * 1024;
-  g.container_size = 4 * g.block_size;
-  g.io_align = 512;
-  g.log_id = 0x1234;
+  const d::geometry g = block_geometry(256 * 1024, 0x1234);
   std::vector<std::byte> buf(g.block_size);
   const auto src = random_bytes(2101, 8);
   // lengths chosen so that the records start at many offsets in a sector
@@ -167,10 +173,7 @@ TEST_CASE("a block of records from 0 to 2100 bytes checks and decodes back to th
 }
 
 TEST_CASE("a sealed block carries every trailer with the end flag on its last sector only whatever the records' lengths") {
-  d::geometry g;
-  g.block_size = 64 * 1024;
-  g.container_size = 4 * g.block_size;
-  g.log_id = 0x77;
+  d::geometry g = block_geometry(64 * 1024, 0x77);
   const auto src = random_bytes(20000, 9);
   std::vector<std::byte> buf(g.block_size);
   std::mt19937 rng(10);
@@ -210,5 +213,39 @@ TEST_CASE("a sealed block carries every trailer with the end flag on its last se
       std::vector<std::byte> body;
       std::vector<std::uint32_t> offsets;
       REQUIRE(d::check_block(buf.data(), *info, body, offsets) == ktm::errc{});
+    }
+}
+
+TEST_CASE("a block check finds a flipped byte in any record small or large and passes the untouched block") {
+  const d::geometry g = block_geometry(256 * 1024, 0x99);
+  const auto src = random_bytes(40000, 11);
+  // small records (checked three at a time), records around the size that
+  // is checked alone (crc_alone_min), and large ones, mixed
+  const std::vector<std::size_t> lengths = {10,   2000, 90,  d::crc_alone_min - 33, d::crc_alone_min - 32,
+                                            300,  5,    700, 33000,                 64,
+                                            1500, 1,    2,   3,                     d::crc_alone_min};
+  std::vector<std::byte> buf(g.block_size);
+  d::block_builder b;
+  b.reset(buf.data(), g, 9, 1);
+  std::vector<std::size_t> at;  // body offset of each payload
+  for (std::size_t n : lengths) {
+    REQUIRE(b.fits(n));
+    at.push_back(b.used() + fmt::rh::size);
+    b.add(3, 1, ktm::log::lsn(1, 1, 0), ktm::log::lsn::null(),
+          std::span<const std::byte>(reinterpret_cast<const std::byte*>(src.data()), n));
+  }
+  b.seal(g, 8, 1, 1);
+  const auto info = d::parse_block_header(buf.data(), g);
+  REQUIRE(info);
+  std::vector<std::byte> body;
+  std::vector<std::uint32_t> offsets;
+  REQUIRE(d::check_block(buf.data(), *info, body, offsets) == ktm::errc{});
+  REQUIRE(offsets.size() == lengths.size());
+  for (std::size_t k = 0; k < lengths.size(); ++k)
+    for (std::size_t where : {std::size_t{0}, lengths[k] / 2, lengths[k] - 1}) {
+      INFO("record " << k << " (" << lengths[k] << " bytes), payload byte " << where);
+      std::vector<std::byte> bad(buf);
+      bad[d::raw_of_body(at[k] + where)] ^= std::byte{0x10};
+      CHECK(d::check_block(bad.data(), *info, body, offsets) == ktm::errc::checksum_mismatch);
     }
 }
