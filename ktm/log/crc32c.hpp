@@ -9,8 +9,10 @@
 // GCC or Clang the SSE4.2 crc32 instruction is used when the CPU has it
 // (checked once at run time), and ranges of at least 256 bytes are folded
 // by carry-less multiplication when the CPU has AVX-512 VPCLMULQDQ
-// (detail/crc32c_fold.hpp). All give the same values; tests check the
-// known vectors of RFC 3720 and compare each with the portable code.
+// (detail/crc32c_fold.hpp), ranges of at least 4 KiB by the fold and crc32
+// chains together (detail/crc32c_hybrid.hpp). All give the same values;
+// tests check the known vectors of RFC 3720 and compare each with the
+// portable code.
 //
 // Without the fold (a CPU without it, or fewer than 256 bytes): the
 // crc32 instruction has a latency of 3 cycles and a throughput of 1, so
@@ -34,6 +36,7 @@
 
 #include "ktm/log/detail/crc32c_fold.hpp"
 #include "ktm/log/detail/crc32c_hw_tail.hpp"
+#include "ktm/log/detail/crc32c_hybrid.hpp"
 
 namespace ktm::log {
 namespace detail {
@@ -178,6 +181,7 @@ inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::siz
   const auto* p = static_cast<const unsigned char*>(data);
 #if KTM_CRC32C_HAVE_FOLD
   if (n >= detail::crc32c_fold_min && detail::cpu_has_crc32c_fold()) {
+    if (n >= detail::crc32c_hybrid_min) return ~detail::crc32c_hybrid(~crc, p, n);
     detail::crc_no_copy none;
     return ~detail::crc32c_fold(~crc, p, n, none);
   }

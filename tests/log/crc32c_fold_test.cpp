@@ -10,6 +10,7 @@
 #include "ktm/log/block_codec.hpp"
 #include "ktm/log/crc32c.hpp"
 #include "ktm/log/detail/crc32c_fold.hpp"
+#include "ktm/log/detail/crc32c_hybrid.hpp"
 #include "ktm/log/detail/striped_copy.hpp"
 
 namespace {
@@ -92,7 +93,38 @@ TEST_CASE("the default CRC32C agrees with the portable one for every length from
     CHECK(ktm::log::crc32c(big.data(), n) == ktm::log::crc32c_portable(big.data(), n));
 }
 
+TEST_CASE("the default CRC32C agrees with the portable one on long ranges of every length from 4000 to 6200") {
+  // 4 KiB and up run the fold and four crc32 chains together: every split
+  // of a range into the fold's head, the chains and a tail of 0-63 bytes
+  const auto data = random_bytes(300000, 12);
+  std::mt19937 g(13);
+  for (std::size_t n = 4000; n <= 6200; ++n) {
+    const std::size_t at = n % 13;
+    const auto start = static_cast<std::uint32_t>(g());
+    INFO("length " << n);
+    REQUIRE(ktm::log::crc32c_extend(start, data.data() + at, n) == portable_extend(start, data.data() + at, n));
+  }
+  for (std::size_t n : {8191u, 8192u, 100000u, 131072u, 262144u + 17u, 299999u}) {
+    INFO("length " << n);
+    CHECK(ktm::log::crc32c(data.data(), n) == ktm::log::crc32c_portable(data.data(), n));
+  }
+}
+
 #if KTM_CRC32C_HAVE_FOLD
+TEST_CASE("shifting a CRC register by the hybrid's factor equals running it over 32 zero bytes per round") {
+  if (!have_fold()) {
+    WARN("this CPU has no AVX-512 VPCLMULQDQ: the hybrid CRC is not used here");
+    return;
+  }
+  const std::vector<unsigned char> zeros(32 * 700, 0);
+  std::mt19937 g(14);
+  for (std::size_t m : {1u, 2u, 3u, 7u, 8u, 10u, 64u, 85u, 255u, 256u, 511u, 700u}) {
+    const auto reg = static_cast<std::uint32_t>(g());
+    INFO("rounds " << m);
+    CHECK(d::crc32c_mul33(reg, d::crc32c_shift_factor(m)) == d::crc32c_soft(reg, zeros.data(), 32 * m));
+  }
+}
+
 TEST_CASE("the fold and its striped copy put every byte and trailer where the sector layout puts them from any room") {
   if (!have_fold()) {
     WARN("this CPU has no AVX-512 VPCLMULQDQ: the fold is not used here");
@@ -114,6 +146,12 @@ TEST_CASE("the fold and its striped copy put every byte and trailer where the se
       const std::uint32_t c = ~d::crc32c_fold(~0u, src.data(), n, out);
       REQUIRE(c == ktm::log::crc32c_portable(src.data(), n));
       REQUIRE(std::memcmp(got.data(), want.data(), got.size()) == 0);  // no other byte touched
+      // the caller's copy is left where a scalar copy of the same bytes ends
+      std::vector<std::byte> scratch(got.size());
+      d::striped_copy scalar{scratch.data() + start, room, scratch.data(), 0xa1b2c3d4u};
+      scalar.put(src.data(), n);
+      REQUIRE(out.dst - got.data() == scalar.dst - scratch.data());
+      REQUIRE(out.room == scalar.room);
     }
 }
 #endif

@@ -83,17 +83,19 @@ KTM_CRC32C_FOLD_TARGET inline __m512i crc32c_fold_k(std::uint64_t lo, std::uint6
   return _mm512_set_epi64(h, l, h, l, h, l, h, l);
 }
 
-// The CRC register `reg` (the inverted CRC, as crc32c_hw takes it) continued
-// over [p, p + n), n >= crc32c_fold_min; every byte also goes to
-// `sink` in order: piece() for each 64-byte piece, then tail() for the rest.
-template <class Sink>
-KTM_CRC32C_FOLD_TARGET inline std::uint32_t crc32c_fold(std::uint32_t reg, const unsigned char* p, std::size_t n,
-                                                        Sink& to) noexcept {
-  // A local copy of the sink: its cursor then lives in registers, where
-  // through the reference it would be stored and reloaded around every
-  // store of the copy (which might alias it), each reload waiting on a
-  // masked store (a quarter of the cycles of 64 KiB appends).
-  Sink sink = to;
+// A side task for the fold's rounds that does nothing.
+struct no_side_work {
+  void operator()(std::size_t) const noexcept {}
+};
+
+// The CRC register `reg` continued over [p, p + n - n % 64) (n >= 256),
+// as a 64-bit crc32 register; each 64-byte piece also goes to `sink`, in
+// order, and side(i) runs in round i (256 bytes) for i < side_rounds (the
+// hybrid CRC's crc32 chains, crc32c_hybrid.hpp: other execution units).
+template <class Sink, class Side>
+KTM_CRC32C_FOLD_TARGET __attribute__((always_inline)) inline std::uint64_t crc32c_fold_pieces(
+    std::uint32_t reg, const unsigned char* p, std::size_t n, Sink& sink, std::size_t side_rounds,
+    Side&& side) noexcept {
   constexpr std::uint64_t k2048_lo = crc32c_fold_constant(2048 + 32), k2048_hi = crc32c_fold_constant(2048 - 32);
   constexpr std::uint64_t k512_lo = crc32c_fold_constant(512 + 32), k512_hi = crc32c_fold_constant(512 - 32);
   constexpr std::uint64_t k128_lo = crc32c_fold_constant(128 + 32), k128_hi = crc32c_fold_constant(128 - 32);
@@ -109,7 +111,7 @@ KTM_CRC32C_FOLD_TARGET inline std::uint32_t crc32c_fold(std::uint32_t reg, const
   sink.piece(x3);
   x0 = _mm512_xor_si512(x0, _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(reg))));
   std::size_t off = 256;
-  for (; n - off >= 256; off += 256) {
+  for (std::size_t round = 0; n - off >= 256; off += 256, ++round) {
     const __m512i y0 = _mm512_loadu_si512(p + off), y1 = _mm512_loadu_si512(p + off + 64);
     const __m512i y2 = _mm512_loadu_si512(p + off + 128), y3 = _mm512_loadu_si512(p + off + 192);
     sink.piece(y0);
@@ -120,6 +122,7 @@ KTM_CRC32C_FOLD_TARGET inline std::uint32_t crc32c_fold(std::uint32_t reg, const
     x1 = crc32c_fold_512(x1, k2048, y1);
     x2 = crc32c_fold_512(x2, k2048, y2);
     x3 = crc32c_fold_512(x3, k2048, y3);
+    if (round < side_rounds) side(round);
   }
   // four accumulators into one: each is 64 bytes ahead of the one before
   x1 = crc32c_fold_512(x0, k512, x1);
@@ -135,8 +138,24 @@ KTM_CRC32C_FOLD_TARGET inline std::uint32_t crc32c_fold(std::uint32_t reg, const
   l = crc32c_fold_128(l, k128, _mm512_maskz_extracti32x4_epi32(0xf, x3, 1));
   l = crc32c_fold_128(l, k128, _mm512_maskz_extracti32x4_epi32(0xf, x3, 2));
   l = crc32c_fold_128(l, k128, _mm512_maskz_extracti32x4_epi32(0xf, x3, 3));
-  std::uint64_t r = _mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(l)));
-  r = _mm_crc32_u64(r, static_cast<std::uint64_t>(_mm_extract_epi64(l, 1)));
+  const std::uint64_t r = _mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(l)));
+  return _mm_crc32_u64(r, static_cast<std::uint64_t>(_mm_extract_epi64(l, 1)));
+}
+
+// The CRC register `reg` (the inverted CRC, as crc32c_hw takes it) continued
+// over [p, p + n), n >= crc32c_fold_min; every byte also goes to
+// `sink` in order: piece() for each 64-byte piece, then tail() for the rest.
+template <class Sink>
+KTM_CRC32C_FOLD_TARGET inline std::uint32_t crc32c_fold(std::uint32_t reg, const unsigned char* p, std::size_t n,
+                                                        Sink& to) noexcept {
+  // A local copy of the sink: its cursor then lives in registers, where
+  // through the reference it would be stored and reloaded around every
+  // store of the copy (which might alias it), each reload waiting on that
+  // store (with the masked stores striped_copy used then, a quarter of the
+  // cycles of 64 KiB appends).
+  Sink sink = to;
+  const std::uint64_t r = crc32c_fold_pieces(reg, p, n, sink, 0, no_side_work{});
+  const std::size_t off = n - n % 64;
   sink.tail(p + off, n - off);
   to = sink;
   return crc32c_hw_tail(r, p + off, n - off);

@@ -36,15 +36,6 @@ struct striped_copy {
   std::byte* block;
   std::uint32_t stamp;
 
-  // The copy `k` bytes further on (no bytes are written).
-  striped_copy skipped(std::size_t k) const noexcept {
-    if (k < room) return {dst + k, room - k, block, stamp};
-    k -= room;
-    std::byte* d = dst + room + format::trailer_size + k / format::sector_body * format::sector_size;
-    k %= format::sector_body;
-    return {d + k, format::sector_body - k, block, stamp};
-  }
-
   // Scalar: n bytes from s.
   void put(const void* src, std::size_t n) noexcept {
     auto* s = static_cast<const std::byte*>(src);
@@ -76,6 +67,8 @@ struct striped_copy {
     }
     const __mmask64 first = room == 64 ? ~__mmask64{0} : (__mmask64{1} << room) - 1;
     _mm512_storeu_si512(dst + format::trailer_size, v);
+    // (the maskz form of valignq: g++ 12 warns that the plain form's
+    // undefined pass-through vector may be used uninitialized)
     _mm512_storeu_si512(dst, _mm512_mask_blend_epi8(first, _mm512_maskz_alignr_epi64(0xff, v, v, 7), v));
     dst += room;
     write_trailer();
