@@ -41,17 +41,36 @@
 
 namespace ktm::log::detail {
 
+// Polynomials of degree < 32 over GF(2), bit i the coefficient of x^i
+// (not reflected), multiplied modulo P = x^32 + 0x1edc6f41.
+consteval std::uint32_t crc32c_gf_mul(std::uint32_t a, std::uint32_t b) {
+  std::uint64_t r = 0;
+  for (int i = 0; i < 32; ++i)
+    if ((b >> i) & 1) r ^= std::uint64_t{a} << i;
+  for (int i = 62; i >= 32; --i)
+    if ((r >> i) & 1) r ^= 0x11edc6f41ull << (i - 32);
+  return static_cast<std::uint32_t>(r);
+}
+
+consteval std::uint32_t crc32c_gf_pow(std::uint32_t a, std::uint64_t e) {
+  std::uint32_t r = 1;
+  for (; e != 0; e >>= 1) {
+    if (e & 1) r = crc32c_gf_mul(r, a);
+    a = crc32c_gf_mul(a, a);
+  }
+  return r;
+}
+
+consteval std::uint32_t crc32c_reflect32(std::uint32_t v) {
+  std::uint32_t r = 0;
+  for (int i = 0; i < 32; ++i)
+    if ((v >> i) & 1) r |= 1u << (31 - i);
+  return r;
+}
+
 // k(e) = reflect32(x^e mod P) << 1, P = x^32 + 0x1edc6f41 (CRC-32C).
 consteval std::uint64_t crc32c_fold_constant(unsigned e) {
-  std::uint64_t r = 1;  // x^0, not reflected
-  for (unsigned i = 0; i < e; ++i) {
-    r <<= 1;
-    if (r & (std::uint64_t{1} << 32)) r ^= 0x11edc6f41ull;
-  }
-  std::uint64_t rev = 0;
-  for (int i = 0; i < 32; ++i)
-    if (r & (std::uint64_t{1} << i)) rev |= std::uint64_t{1} << (31 - i);
-  return rev << 1;
+  return std::uint64_t{crc32c_reflect32(crc32c_gf_pow(2, e))} << 1;  // 2: the polynomial x
 }
 
 // Below this many bytes the crc32 chains of crc32c.hpp are as fast.

@@ -34,33 +34,6 @@ namespace ktm::log::detail {
 // about 60 cycles, a round saves 8).
 inline constexpr std::size_t crc32c_hybrid_min = 4096;
 
-// Polynomials of degree < 32 over GF(2), bit i the coefficient of x^i
-// (not reflected), multiplied modulo P = x^32 + 0x1edc6f41.
-consteval std::uint32_t crc32c_gf_mul(std::uint32_t a, std::uint32_t b) {
-  std::uint64_t r = 0;
-  for (int i = 0; i < 32; ++i)
-    if ((b >> i) & 1) r ^= std::uint64_t{a} << i;
-  for (int i = 62; i >= 32; --i)
-    if ((r >> i) & 1) r ^= 0x11edc6f41ull << (i - 32);
-  return static_cast<std::uint32_t>(r);
-}
-
-consteval std::uint32_t crc32c_gf_pow(std::uint32_t a, std::uint64_t e) {
-  std::uint32_t r = 1;
-  for (; e != 0; e >>= 1) {
-    if (e & 1) r = crc32c_gf_mul(r, a);
-    a = crc32c_gf_mul(a, a);
-  }
-  return r;
-}
-
-consteval std::uint32_t crc32c_reflect32(std::uint32_t v) {
-  std::uint32_t r = 0;
-  for (int i = 0; i < 32; ++i)
-    if ((v >> i) & 1) r |= 1u << (31 - i);
-  return r;
-}
-
 // x^(256·2^k - 33) mod P, reflected, for k = 0..47 (chains of up to 2^47
 // rounds). x^-1 = (P - 1) / x, since P has a constant term.
 struct crc32c_shift_table {
