@@ -351,13 +351,13 @@ inline bool check_record_crcs(const std::byte* body, const std::uint32_t* offset
   if (std::endian::native == std::endian::little && cpu_has_sse42())
     while (k < m) {
       const std::size_t k1 = std::min(k + 1, m - 1), k2 = std::min(k + 2, m - 1);
-      if (std::max({size_of(k), size_of(k1), size_of(k2)}) >= crc_alone_min) {
-        if (record_crc(body + offsets[k], size_of(k)) != stored(k)) return false;
+      const std::size_t n[3] = {size_of(k), size_of(k1), size_of(k2)};
+      if (std::max({n[0], n[1], n[2]}) >= crc_alone_min) {
+        if (record_crc(body + offsets[k], n[0]) != stored(k)) return false;
         ++k;
         continue;
       }
       const std::byte* p[3] = {body + offsets[k], body + offsets[k1], body + offsets[k2]};
-      const std::size_t n[3] = {size_of(k), size_of(k1), size_of(k2)};
       std::uint32_t c[3];
       record_crc3_hw(p, n, c);
       if (c[0] != stored(k) || c[1] != stored(k1) || c[2] != stored(k2)) return false;
