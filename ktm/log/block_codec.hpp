@@ -45,6 +45,12 @@ struct geometry {
     return std::uint64_t{off_units} * 512 + block_size <= container_size;
   }
   std::size_t max_body() const noexcept { return block_size / 512 * format::sector_body; }
+  // The bytes a block whose body holds `used` bytes takes on disk: its
+  // sectors (a trailer each), rounded up to io_align.
+  std::size_t sealed_size(std::size_t used) const noexcept {
+    const std::size_t sectors = (used + format::sector_body - 1) / format::sector_body;
+    return (sectors + align_units() - 1) / align_units() * align_units() * format::sector_size;
+  }
   std::size_t max_payload() const noexcept { return max_body() - format::bh::size - format::rh::size; }
 };
 
@@ -144,8 +150,7 @@ class block_builder {
   std::size_t seal(const geometry& g, std::uint64_t durable_seq, std::uint32_t container,
                    std::uint32_t offset) noexcept {
     namespace bh = format::bh;
-    std::size_t sectors = (used_ + format::sector_body - 1) / format::sector_body;
-    sectors = (sectors + g.align_units() - 1) / g.align_units() * g.align_units();
+    const std::size_t sectors = g.sealed_size(used_) / format::sector_size;
     // zero the padding: rest of the last used body, then whole sectors
     std::size_t raw_used = raw_of_body(used_);
     std::size_t end_of_body = (used_ + format::sector_body - 1) / format::sector_body * format::sector_size;

@@ -1,6 +1,9 @@
 // Restart areas, reservations and flush_to_lsn.
 #include <catch2/catch.hpp>
 
+#include <random>
+#include <vector>
+
 #include "tests/support/log_fixtures.hpp"
 
 using namespace ktm::log;
@@ -108,6 +111,119 @@ TEST_CASE("reservations beyond the log's room are refused with log_full") {
   while ((r = ma->append(rec)) && n < 100) ++n;
   CHECK(r.code() == errc::log_full);
   CHECK(n < 20);
+}
+
+TEST_CASE("reserved records fit once ordinary appends have filled the log, forced or not") {
+  // The log's room is taken by the open block's bytes so far and by each
+  // record's sectors, trailers and the seal's rounding; a forced record
+  // seals a block of its own. Every reserved append must still fit.
+  int failed = 0, cases = 0;
+  for (const std::uint32_t align : {512u, 4096u})
+    for (const std::size_t size : {std::size_t{0}, std::size_t{100}, std::size_t{504}, std::size_t{1000},
+                                   std::size_t{7000}})
+      for (const std::size_t fill : {std::size_t{1}, std::size_t{100}, std::size_t{3000}, std::size_t{5000}})
+        for (const bool force : {false, true}) {
+          memory_storage st;
+          log_options o;
+          o.block_size = 8192;
+          o.container_size = 65536;
+          o.io_align = align;
+          auto lg = mlog::create(st, "l", o);
+          REQUIRE(lg);
+          auto s = lg->create_stream("a");
+          auto ma = s->marshalling_area();
+          constexpr int n = 6;
+          REQUIRE(ma->reserve(n, static_cast<std::int64_t>(n * size)));
+          const std::vector<std::byte> filler(fill);
+          ktm::result<lsn> r = lsn::null();
+          while ((r = ma->append(filler))) {
+          }
+          CHECK(r.code() == errc::log_full);
+          const std::vector<std::byte> rec(size);
+          const append_flags flags =
+              force ? append_flags::use_reservation | append_flags::force : append_flags::use_reservation;
+          for (int i = 0; i < n; ++i) failed += ma->append(rec, record_type::data, flags) ? 0 : 1;
+          CHECK(ma->reserved_records() == 0);
+          ++cases;
+        }
+  CHECK(cases == 80);
+  CHECK(failed == 0);
+}
+
+TEST_CASE("reserved appends never find the log full, among random appends and forces of two writers") {
+  int reserved_appends = 0, failed = 0;
+  for (std::uint64_t seed = 1; seed <= 150; ++seed) {
+    std::mt19937_64 rng(seed);
+    memory_storage st;
+    log_options o;
+    o.block_size = rng() % 2 ? 8192 : 16384;
+    o.container_size = 65536 * static_cast<std::uint32_t>(1 + rng() % 2);
+    o.io_align = rng() % 2 ? 512 : 4096;
+    auto lg = mlog::create(st, "l", o);
+    REQUIRE(lg);
+    auto s1 = lg->create_stream("a");
+    auto s2 = lg->create_stream("b");
+    auto m1 = s1->marshalling_area();
+    auto m2 = s2->marshalling_area();
+    marshalling_area<memory_storage>* writers[2] = {&*m1, &*m2};
+    std::vector<std::size_t> held[2];  // the sizes each writer has reserved and not used
+    const auto size = [&rng](std::size_t small, std::size_t large) {
+      return static_cast<std::size_t>(rng() % 3 ? rng() % small : rng() % large);
+    };
+    for (int step = 0; step < 300; ++step) {
+      const std::size_t w = rng() % 2;
+      const auto op = rng() % 10;
+      if (op < 2) {
+        const int k = 1 + static_cast<int>(rng() % 4);
+        std::vector<std::size_t> sizes;
+        std::int64_t total = 0;
+        for (int i = 0; i < k; ++i) {
+          sizes.push_back(size(200, 7000));
+          total += static_cast<std::int64_t>(sizes.back());
+        }
+        if (writers[w]->reserve(k, total)) held[w].insert(held[w].end(), sizes.begin(), sizes.end());
+      } else if (op < 5 && !held[w].empty()) {
+        const std::size_t i = rng() % held[w].size();
+        const std::vector<std::byte> rec(held[w][i]);
+        held[w].erase(held[w].begin() + static_cast<std::ptrdiff_t>(i));
+        const append_flags flags =
+            rng() % 2 ? append_flags::use_reservation | append_flags::force : append_flags::use_reservation;
+        ++reserved_appends;
+        failed += writers[w]->append(rec, record_type::data, flags) ? 0 : 1;
+      } else {
+        const std::vector<std::byte> rec(size(300, 7000));
+        (void)writers[w]->append(rec, record_type::data, rng() % 4 == 0 ? append_flags::force : append_flags{});
+      }
+    }
+  }
+  CHECK(reserved_appends > 5000);
+  CHECK(failed == 0);
+}
+
+TEST_CASE("a reservation adds up and releases in parts, and the room comes back") {
+  memory_storage st;
+  log_options o;
+  o.block_size = 8192;
+  o.container_size = 65536;
+  auto lg = mlog::create(st, "l", o);
+  auto s = lg->create_stream("a");
+  auto ma = s->marshalling_area();
+  // what one large reservation takes, found by how much of it fits
+  std::int64_t most = 0;
+  for (std::int64_t b = 1 << 17; b > 0; b /= 2)
+    if (ma->reserve(1, most + b)) {
+      REQUIRE(ma->reserve(-1, -(most + b)));
+      most += b;
+    }
+  REQUIRE(most > 40000);
+  REQUIRE(ma->reserve(1, most));
+  CHECK(ma->reserve(1, 0).code() == errc::log_full);
+  REQUIRE(ma->reserve(-1, -most / 2));
+  REQUIRE(ma->reserve(1, most / 4));  // released room is reusable
+  CHECK(ma->reserved_records() == 1);
+  REQUIRE(ma->reserve(-1, -(most - most / 2 + most / 4)));
+  CHECK(ma->reserved_bytes() == 0);
+  REQUIRE(ma->reserve(1, most));  // all of it back
 }
 
 TEST_CASE("flush_to_lsn makes records durable and returns the next unflushed LSN") {

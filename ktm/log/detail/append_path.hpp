@@ -73,7 +73,7 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
   if (!undo_next.is_null() && !undo_next.is_valid()) return errc::invalid_argument;
   const bool use_res = has_flag(flags, append_flags::use_reservation);
   const auto len = static_cast<std::int64_t>(payload.size());
-  const std::int64_t cost = len + reservation_overhead(geo_);
+  const std::int64_t cost = record_room(geo_, len);
   bool asked = false;
   std::unique_lock lk(mu_);
   for (;;) {
@@ -135,7 +135,11 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
     if (use_res) {
       w.reserved_records -= 1;
       w.reserved_bytes -= len;
-      total_reserved_ -= cost;
+      // what is left still backs the rest (see reservation_room); the last
+      // record hands back the remainder
+      const std::int64_t back = w.reserved_records == 0 ? w.reserved_room : std::min(cost, w.reserved_room);
+      w.reserved_room -= back;
+      total_reserved_ -= back;
     }
     if (copy_unlocked) {
       const std::uint32_t id = s.id;
@@ -165,13 +169,15 @@ result<void> log_core<Io>::reserve(writer_state& w, std::int64_t records, std::i
   if (records < 0 || bytes < 0) {
     if (-records > w.reserved_records || -bytes > w.reserved_bytes) return errc::invalid_argument;
   }
-  const std::int64_t delta = bytes + records * reservation_overhead(geo_);
+  const std::int64_t room = reservation_room(geo_, w.reserved_records + records, w.reserved_bytes + bytes);
+  const std::int64_t delta = room - w.reserved_room;
   if (delta > 0 && available_locked() - total_reserved_ < delta) {
     auto fi = full_info_locked(static_cast<std::uint64_t>(delta));
     return failure(errc::log_full, position::at_lsn(fi.pinning_lsn.raw()), fi.pinning_stream);
   }
   w.reserved_records += records;
   w.reserved_bytes += bytes;
+  w.reserved_room = room;
   total_reserved_ += delta;
   return {};
 }

@@ -68,11 +68,30 @@ struct writer_state {
   std::shared_ptr<stream_state> s;
   std::int64_t reserved_records = 0;
   std::int64_t reserved_bytes = 0;
+  std::int64_t reserved_room = 0;  // this writer's part of log_core's total_reserved_
 };
 
-// The bytes one reserved record may take in the log beyond its payload.
-inline std::int64_t reservation_overhead(const geometry& g) {
-  return static_cast<std::int64_t>(format::rh::size + format::bh::size + 2 * format::trailer_size + g.io_align);
+// Room accounting for reservations (bytes of the log's room, as
+// available_locked counts it). A record of n payload bytes takes at most
+// ceil((bh + rh + n) / 504) sectors of 512 bytes plus io_align - 512: placed
+// in the open block, the block's sealed size grows by at most its sectors
+// (ceil(a + b) <= ceil(a) + ceil(b)) and the rounding to io_align; alone in
+// a new block, it takes its sectors rounded up to io_align; a block that
+// moves to the next container gives back the old container's negative rest.
+// With ceil(x / 504) <= x / 504 + 1 and 512 / 504 = 1 + 1/63,
+// record_room(n) = n + ceil(n / 63) + record_fixed_room bounds that from
+// above, and it adds up: a reservation of r records and b bytes is backed by
+// b + ceil(b / 63) + r * (record_fixed_room + 1), which covers any r records
+// of b bytes in all (the + 1 absorbs each record's ceil).
+inline std::int64_t record_fixed_room(const geometry& g) {
+  constexpr std::int64_t head = format::bh::size + format::rh::size;
+  return head + (head + 62) / 63 + static_cast<std::int64_t>(g.io_align);
+}
+inline std::int64_t record_room(const geometry& g, std::int64_t n) {
+  return n + (n + 62) / 63 + record_fixed_room(g);
+}
+inline std::int64_t reservation_room(const geometry& g, std::int64_t records, std::int64_t bytes) {
+  return bytes + (bytes + 62) / 63 + records * (record_fixed_room(g) + 1);
 }
 
 template <io_policy Io>
@@ -387,12 +406,15 @@ class log_core {
   }
   // Room the log has now (in containers that exist): reservations are
   // backed by it, so a reservation never depends on a later grow succeeding.
-  // When short, reserve and append grow the log (log_options::grow).
+  // When short, reserve and append grow the log (log_options::grow). The
+  // open block's bytes so far (as sealed) are taken; a block must start
+  // block_size before its container's end.
   std::int64_t available_locked() const {
     const std::uint32_t tl = tail_locked().container();
     std::int64_t per = static_cast<std::int64_t>(geo_.container_size) - geo_.io_align - geo_.block_size;
+    const std::int64_t open_bytes = open_ ? static_cast<std::int64_t>(geo_.sealed_size(builder_.used())) : 0;
     std::int64_t a = static_cast<std::int64_t>(geo_.container_size) -
-                     static_cast<std::int64_t>(end_lsn_locked().block_byte_offset()) - geo_.block_size;
+                     static_cast<std::int64_t>(end_lsn_locked().block_byte_offset()) - open_bytes - geo_.block_size;
     for (auto& s : cs_.slots())
       if (slot_free(s, tl)) a += per;
     return a;
