@@ -121,8 +121,11 @@ class journal_rm : public kt::resource_manager_base<kt::rm_kind::durable_rm> {
   int last_recovers_ = 0;
 };
 
-// A volatile RM that answers everything with done.
-struct plain_rm : kt::resource_manager_base<> {
+// An RM that answers everything with done: volatile (plain_rm), or durable
+// without a log of its own (plain_durable_rm: a durable TM's commit record
+// names it; a volatile RM's enlistments are not logged).
+template <kt::rm_kind Kind = kt::rm_kind::volatile_rm>
+struct basic_plain_rm : kt::resource_manager_base<Kind> {
   int commits = 0, rollbacks = 0;
   kt::reply on_prepare(kt::enlistment&, const kt::notification&) { return kt::reply::done(); }
   kt::reply on_commit(kt::enlistment&, const kt::notification&) {
@@ -134,6 +137,8 @@ struct plain_rm : kt::resource_manager_base<> {
     return kt::reply::done();
   }
 };
+using plain_rm = basic_plain_rm<>;
+using plain_durable_rm = basic_plain_rm<kt::rm_kind::durable_rm>;
 
 // The TM records of a stream (restart areas included), decoded, in order.
 template <class Io>

@@ -342,13 +342,13 @@ static_assert(!kt::recovery_progress_callback<zero_interval>);
 static_assert(!kt::recovery_progress_callback<needs_argument>);
 
 TEST_CASE("a progress callback in the recovery policy reports records, transactions and bytes every N records, then done") {
-  using ptm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<plain_rm>>,
+  using ptm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<plain_durable_rm>>,
                                                 kt::with_recovery<kt::replay_recovery<0, keep_progress>>>;
   fault_storage st{memory_storage{}};
   const guid tm_id = guid::generate();
   auto lg = log_t::create(st, "txlog", durable_options());
   REQUIRE(lg);
-  plain_rm p;
+  plain_durable_rm p;
   {
     ptm_t tm{kt::log_arg, *lg->create_stream("tm"), tm_id, p};
     REQUIRE(tm.recover());

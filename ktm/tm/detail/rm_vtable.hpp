@@ -72,6 +72,19 @@ inline constexpr bool is_durable_rm = [] {
   else return false;
 }();
 
+// Whether a durable TM's commit record names R's prepared enlistments: a
+// durable RM's, and those of an RM that asks for it with
+// `static constexpr bool logged_enlistments = true` (a subordinate TM's
+// proxy in its superior: volatile as an RM, but its identity is the
+// subordinate TM's, the same after a restart). Another volatile RM's are
+// not logged: it keeps nothing across a restart and has a new identity in
+// each process, so recovery could never resolve them.
+template <class R>
+inline constexpr bool is_logged_rm = [] {
+  if constexpr (requires { requires R::logged_enlistments; }) return true;
+  else return is_durable_rm<R>;
+}();
+
 // Calls R's handler for a notification of kind K (n.kind == K), the kind
 // known at compile time: a direct call of that one handler.
 template <notify K, class R>
@@ -141,6 +154,7 @@ struct rm_vtable {
   notification_queue* (*queue)(void* rm);
   guid (*id)(const void* rm);
   bool durable;
+  bool logged;  // is_logged_rm
 };
 
 template <class R>
@@ -152,6 +166,7 @@ inline constexpr rm_vtable vtable_for{
     },
     [](const void* rm) { return detail::rm_id(*static_cast<const R*>(rm)); },
     is_durable_rm<R>,
+    is_logged_rm<R>,
 };
 
 class erased_invoker {
@@ -162,6 +177,7 @@ class erased_invoker {
   erased_invoker erase() const noexcept { return *this; }
   notification_queue* queue() const noexcept { return vt_->queue(rm_); }
   guid rm_id() const noexcept { return vt_->id(rm_); }
+  bool logged() const noexcept { return vt_->logged; }
   void* rm() const noexcept { return rm_; }
 
  private:
@@ -187,6 +203,7 @@ class static_invoker {
   }
   R* rm() const noexcept { return rm_; }
   guid rm_id() const noexcept { return detail::rm_id(*rm_); }
+  static constexpr bool logged() noexcept { return is_logged_rm<R>; }
 
  private:
   R* rm_;

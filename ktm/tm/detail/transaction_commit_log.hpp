@@ -6,8 +6,11 @@
 // compile to nothing for a volatile TM:
 //   log_record_locked  the commit record (or, with a superior, the prepared
 //                      record that also names the superior TM) naming every
-//                      prepared enlistment with its recovery information;
-//                      forced; none when every enlistment was read-only
+//                      prepared enlistment of a durable RM (is_logged_rm,
+//                      rm_vtable.hpp) with its recovery information; forced;
+//                      none when there is none (every enlistment read-only or
+//                      of volatile RMs, which keep nothing across a restart
+//                      and have a new identity in each process)
 //   log_end_locked     every COMMIT answered: the end record, queued (lazy);
 //                      a lost end record only means COMMIT is redelivered at
 //                      recovery, which RMs tolerate
@@ -26,10 +29,10 @@ inline bool basic_transaction<TM>::log_record_locked(detail::tm_record_type type
     detail::tm_record_writer w(type, clock_, id_);
     if (type == detail::tm_record_type::prepared) w.set_superior(superior_);
     tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
-      if (e.status() == enlistment_status::prepared)
+      if (e.status() == enlistment_status::prepared && inv.logged())
         w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
     });
-    if (w.count() == 0) return true;  // all read-only
+    if (w.count() == 0) return true;  // all read-only or volatile
     w.set_description(std::string_view(desc_, desc_len_));
     if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
     logged_ = true;

@@ -53,6 +53,10 @@ class subordinate_proxy : public resource_manager_base<> {
   using kind = superior_message_kind;
 
  public:
+  // Named in the superior's commit record (its identity is the subordinate
+  // TM's), though as an RM it is volatile (a volatile superior takes it too).
+  static constexpr bool logged_enlistments = true;
+
   subordinate_proxy(superior_sink& sink, const guid& subordinate) : resource_manager_base(subordinate), sink_(&sink) {}
 
   reply on_preprepare(enlistment& e, const notification& n) { return forward(e, n, kind::preprepare); }
