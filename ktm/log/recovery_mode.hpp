@@ -10,6 +10,10 @@
 //     damage followed by a block that proves the damaged one was durable
 //     (a later block whose durable_seq covers it) is an error.
 //   absolute_consistency: any damage is an error; only a clean end is an end.
+//     Open also reads and checks every block that some stream still needs,
+//     from the tail to the head (a pass over the active log), so damage in
+//     older, durable data fails the open too. In the other modes such damage
+//     is found when it is read: a view ends there with the error.
 //   point_in_time: stop at the first damage and report it; never an error.
 //
 // A recovery policy is a type with `static constexpr recovery_action action`.

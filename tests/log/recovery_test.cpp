@@ -132,6 +132,48 @@ TEST_CASE("damage before a durable block is an error even when tolerating a dama
   }
 }
 
+TEST_CASE("damage before the head of a cleanly closed log fails an absolute_consistency open and ends reads in the other modes") {
+  memory_storage st;
+  std::vector<lsn> lsns;
+  const auto o = ktm::test::small_log_options();
+  {
+    auto lg = tlog::create(st, "l", o);
+    REQUIRE(lg);
+    auto s = lg->create_stream("a");
+    auto ma = s->marshalling_area();
+    for (int i = 0; i < 4; ++i)
+      lsns.push_back(*ma->append(as_bytes("r" + std::to_string(i)), record_type::data, append_flags::force));
+  }  // closed: the base file's head is past every block
+  {  // an intact log opens in every mode, absolute_consistency's full pass included
+    auto lg = alog::open(st, "l", o);
+    REQUIRE(lg);
+    auto s = lg->open_stream("a");
+    CHECK(ktm::test::read_all(*s).size() == 4);
+  }
+  ktm::test::flip_bit(st, "l.c0", lsns[1].block_byte_offset() + 64 + 32);  // r1's payload
+  {
+    auto lg = alog::open(st, "l", o);
+    REQUIRE_FALSE(lg);
+    CHECK(lg.code() == errc::checksum_mismatch);
+    CHECK(lg.error().where.value == lsns[1].raw());
+    CHECK(lg.error().file == "l.c0");
+  }
+  const auto damaged_read = [&](auto& lg) {
+    REQUIRE(lg);
+    CHECK_FALSE(lg->recovery_report().damaged);  // nothing at the tail
+    auto s = lg->open_stream("a");
+    ktm::failure status;
+    CHECK(ktm::test::read_all(*s, &status) == std::vector<std::string>{"r0"});
+    CHECK(status.code == ktm::make_error_code(errc::checksum_mismatch));
+  };
+  {
+    auto t = tlog::open(st, "l", o);
+    damaged_read(t);
+  }
+  auto p = plog::open(st, "l", o);
+  damaged_read(p);
+}
+
 TEST_CASE("a log cut at every byte offset opens per its mode and never reads past the end") {
   small_log sl;
   const std::size_t end = sl.block_offset(4) + 1024;

@@ -75,8 +75,25 @@ result<std::shared_ptr<log_core<Io>>> log_core<Io>::open(Io& io, std::string nam
     headers.push_back(*h);
   }
   KTM_TRY(c->init_buffers());
-  std::lock_guard lk(c->mu_);
+  std::unique_lock lk(c->mu_);
   KTM_TRY(c->recover(act, m, headers));
+  if (act == recovery_action::fail) {
+    // absolute_consistency: damage anywhere is an error, also before the
+    // base file's head, where the scan above does not look. Every block a
+    // stream still needs, from the tail to the end, is read and checked as
+    // a reader checks it (header, trailers, every record's CRC); nothing is
+    // written before this passes. (No one else holds c yet.)
+    lsn b = c->tail_locked().block_start();
+    const lsn end = c->end_lsn_locked();
+    lk.unlock();
+    block_view bv;
+    bv.read_ahead = true;
+    while (b < end) {
+      KTM_TRY(c->fetch_block(b, bv));
+      b = c->next_block(b, bv.info.sectors);
+    }
+    lk.lock();
+  }
   // This session's epoch (one more than any seen) goes into the base copy
   // written below and into every block it seals, so it must itself be valid
   // (below max_epoch): the next open rejects a copy naming a larger one and
