@@ -12,7 +12,8 @@
 //      the bytes each write overwrote and the bytes it wrote.
 //   3. Injects errors from `fault` rules: on the Nth matching call, by
 //      predicate, or at random from a seed; once or persistently; or a crash
-//      just before or just after the matching call.
+//      just before or just after the matching call; or seeded random bit
+//      flips in the bytes a read returns or a write stores (action::flip).
 //   4. Crashes: crash(spec) reverts every journalled write on the inner
 //      devices, newest first, and re-applies the ones the spec keeps (none, a
 //      seeded random subset, or all), oldest first; the newest unflushed write
@@ -20,6 +21,9 @@
 //      max(512, logical block size) granularity, survives) or replaced by
 //      garbage. Afterwards every device opened before the crash fails with
 //      errc::device_failed; reopen through the storage.
+//
+// Besides, it damages stored bytes on command: a given bit (flip_bit), seeded
+// random bits (flip_random_bits) or a region of seeded garbage (garbage).
 //
 // Determinism: every random choice comes from splitmix64 seeded by the caller,
 // files are visited in the order they were first opened, so a seed replays
@@ -44,6 +48,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <numeric>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -125,7 +131,7 @@ class fault_controller {
     f.crash = std::move(s);
     return inject(std::move(f));
   }
-  // How many calls the rule has failed (or crashed).
+  // How many calls the rule has failed (or crashed, or flipped bits of).
   std::uint64_t fired(fault_id id) const {
     std::lock_guard g(mutex_);
     return id < rules_.size() ? rules_[id].fired : 0;
@@ -170,6 +176,59 @@ class fault_controller {
     return edit(device, offset, 1, [bit](std::span<std::byte> b) {
       b[0] ^= std::byte(1u << (bit & 7u));
     });
+  }
+  // Flips min(count, bits stored) distinct bits (never one bit twice), in the
+  // current bytes on the inner devices (not journalled, as flip_bit), chosen
+  // by splitmix64 seeded with `seed`. The bits are those of `device`, or (""):
+  // of every file the controller knows, each name once, in the order first
+  // opened. A name resolves as in flip_bit; one that resolves to no device
+  // (a removed file's, once no handle on it is left) or to an empty one is
+  // skipped. The files' bits are laid end to end and the flipped ones are a
+  // uniform draw of distinct positions among them, so the same seed over the
+  // same names and sizes flips the same bits (the bytes' values play no
+  // part); count >= the bits stored flips every bit. Each byte hit is one
+  // read-modify-write as in flip_bit. Returns how many bits were flipped: 0
+  // when there are no bytes (or no such device); the bits of a byte whose
+  // read-modify-write failed on the inner device are not counted.
+  std::uint64_t flip_random_bits(std::uint64_t seed, std::size_t count,
+                                 std::string_view device = {}) {
+    std::lock_guard g(mutex_);
+    struct target {
+      std::string name;
+      std::shared_ptr<detail::device_access> dev;
+      std::uint64_t bits;
+    };
+    std::vector<target> targets;
+    std::uint64_t total = 0;
+    auto add = [&](std::string_view name) {
+      for (auto& t : targets)
+        if (t.name == name) return;
+      auto dev = find_locked(name);
+      if (!dev || dev->size() == 0) return;
+      targets.push_back({std::string(name), dev, dev->size() * 8});
+      total += targets.back().bits;
+    };
+    if (!device.empty())
+      add(device);
+    else
+      for (auto& f : files_) add(f->name);
+    detail::splitmix64 rng{seed};
+    const auto picks = pick_distinct(rng, total, count);  // sorted
+    std::uint64_t flipped = 0;
+    std::size_t t = 0;
+    std::uint64_t start = 0;  // the first bit of targets[t]
+    for (std::size_t i = 0; i < picks.size();) {
+      while (picks[i] >= start + targets[t].bits) start += targets[t++].bits;
+      const std::uint64_t byte = (picks[i] - start) / 8;
+      unsigned mask = 0, n = 0;  // the picked bits of this byte
+      for (; i < picks.size() && picks[i] - start < (byte + 1) * 8; ++i, ++n)
+        mask |= 1u << ((picks[i] - start) % 8);
+      if (!rewrite(*targets[t].dev, byte, 1, [mask](std::span<std::byte> b) {
+            b[0] ^= std::byte(mask);
+          }))
+        flipped += n;
+    }
+    return flipped;
   }
   // Overwrites [offset, offset + length) of `device` with seeded garbage.
   std::error_code garbage(std::string_view device, std::uint64_t offset, std::size_t length,
@@ -216,10 +275,25 @@ class fault_controller {
     detail::splitmix64 rng{0};
   };
 
+  // The bits a flip rule corrupts in one call's bytes (none when bits == 0).
+  struct flips {
+    std::uint64_t seed = 0;
+    std::uint32_t bits = 0;
+    // Flips min(bits, 8 * b.size()) distinct bits of `b`, drawn from `seed`.
+    void apply(std::span<std::byte> b) const {
+      if (bits == 0) return;
+      detail::splitmix64 rng{seed};
+      for (auto p : pick_distinct(rng, std::uint64_t(b.size()) * 8, bits))
+        b[static_cast<std::size_t>(p / 8)] ^= std::byte(1u << (p % 8));
+    }
+  };
+
   struct decision {
-    enum class kind : std::uint8_t { proceed, fail, crash_before, crash_after } what = kind::proceed;
+    enum class kind : std::uint8_t { proceed, fail, crash_before, crash_after, flip } what =
+        kind::proceed;
     std::error_code error{};
     crash_spec crash{};
+    flips flip{};  // kind::flip
   };
 
   using opener = std::function<std::shared_ptr<detail::device_access>(std::string_view)>;
@@ -249,6 +323,8 @@ class fault_controller {
     for (auto& r : rules_) {
       if (r.removed || !r.f.kinds.has(k) || (!r.f.device.empty() && r.f.device != file.name))
         continue;
+      if (r.f.what == fault::action::flip && k != call_kind::read && k != call_kind::write)
+        continue;  // a flip rule matches reads and writes only
       ++r.matched;
       bool fire = r.tripped && r.f.lasting == persistence::persistent;
       if (!fire && (!r.tripped || r.f.lasting == persistence::every_match)) {
@@ -265,6 +341,10 @@ class fault_controller {
           break;
         case fault::action::crash_before: d.what = decision::kind::crash_before; break;
         case fault::action::crash_after: d.what = decision::kind::crash_after; break;
+        case fault::action::flip:
+          d.what = decision::kind::flip;
+          d.flip = flips{r.rng.next(), r.f.flip_bits};
+          break;
       }
       d.crash = r.f.crash;
     }
@@ -340,28 +420,61 @@ class fault_controller {
     }
   }
 
-  // Read-modify-write of the inner blocks covering [offset, offset + length).
-  template <class Edit>
-  std::error_code edit(std::string_view device, std::uint64_t offset, std::size_t length,
-                       Edit&& how) {
-    std::lock_guard g(mutex_);
+  // `count` distinct numbers below `total` (all of them when count >= total),
+  // sorted. Floyd's sampling: one draw per number, uniform over the subsets.
+  static std::vector<std::uint64_t> pick_distinct(detail::splitmix64& rng, std::uint64_t total,
+                                                  std::uint64_t count) {
+    std::vector<std::uint64_t> out;
+    if (count >= total) {
+      out.resize(static_cast<std::size_t>(total));
+      std::iota(out.begin(), out.end(), std::uint64_t{0});
+      return out;
+    }
+    std::set<std::uint64_t> s;
+    for (std::uint64_t j = total - count; j < total; ++j)
+      if (!s.insert(rng.next() % (j + 1)).second) s.insert(j);
+    out.assign(s.begin(), s.end());
+    return out;
+  }
+
+  // The inner device of file `device`: the first storage holding the name,
+  // else the newest live handle of a standalone device so named.
+  std::shared_ptr<detail::device_access> find_locked(std::string_view device) {
     std::shared_ptr<detail::device_access> dev;
     for (auto& o : openers_)
       if ((dev = o(device))) break;
     for (auto it = files_.rbegin(); !dev && it != files_.rend(); ++it)
       if ((*it)->name == device) dev = (*it)->last_access.lock();
+    return dev;
+  }
+
+  // Applies `how` to [offset, offset + length) of file `device` (found by
+  // find_locked; errc::not_found if none), through rewrite.
+  template <class Edit>
+  std::error_code edit(std::string_view device, std::uint64_t offset, std::size_t length,
+                       Edit&& how) {
+    std::lock_guard g(mutex_);
+    auto dev = find_locked(device);
     if (!dev) return make_error_code(errc::not_found);
-    const std::uint64_t b = dev->block();
-    const std::uint64_t n = dev->size();
+    return rewrite(*dev, offset, length, std::forward<Edit>(how));
+  }
+  // Read-modify-write of the inner blocks of `dev` covering [offset, offset +
+  // length): `how` edits the range in place, then the blocks are written back
+  // and flushed. errc::out_of_range if the blocks pass the end.
+  template <class Edit>
+  static std::error_code rewrite(detail::device_access& dev, std::uint64_t offset,
+                                 std::size_t length, Edit&& how) {
+    const std::uint64_t b = dev.block();
+    const std::uint64_t n = dev.size();
     if (offset > n || length > n - offset) return make_error_code(errc::out_of_range);
     const std::uint64_t from = offset / b * b;
     const std::uint64_t to = (offset + length + b - 1) / b * b;
     if (to > n) return make_error_code(errc::out_of_range);
     aligned_buffer buf(static_cast<std::size_t>(to - from), static_cast<std::size_t>(b));
-    if (auto ec = dev->read(from, buf.span())) return ec;
+    if (auto ec = dev.read(from, buf.span())) return ec;
     how(buf.span().subspan(static_cast<std::size_t>(offset - from), length));
-    if (auto ec = dev->write(from, buf.span())) return ec;
-    return dev->flush();
+    if (auto ec = dev.write(from, buf.span())) return ec;
+    return dev.flush();
   }
 
   mutable std::mutex mutex_;

@@ -14,6 +14,12 @@
 // An injected failure happens before the inner call: nothing moves. A read,
 // write or grow that fails by injection leaves the device usable.
 //
+// A flip rule (fault::action::flip, see ktm/io/fault_spec.hpp) corrupts
+// without failing: a read it fires on succeeds with seeded random bits of the
+// caller's buffer flipped (the stored bytes are intact, a later read is
+// clean); a write it fires on stores the caller's bytes with seeded random
+// bits flipped and reports success (the caller's buffer is not touched).
+//
 // A storage's open, remove, rename and sync_directory are counted calls too
 // (call_kind::open, remove, rename, sync_directory; sync_directory on the
 // entry "."), and a rule may fail them or crash before or after them.
@@ -81,21 +87,40 @@ class fault_injection {
   std::uint64_t size() const { return inner_ ? inner_->size() : 0; }
   std::size_t logical_block_size() const { return inner_ ? inner_->logical_block_size() : 1; }
 
+  // A flip rule flips bits of `out` after a successful inner read.
   std::error_code read(std::uint64_t off, std::span<std::byte> out) {
-    return call(call_kind::read, off, out.size(), [&] { return inner_->read(off, out); });
+    return call(call_kind::read, off, out.size(), [&](const flips& f) {
+      auto ec = inner_->read(off, out);
+      if (!ec) f.apply(out);
+      return ec;
+    });
   }
 
   // Journals the bytes it overwrites until a flush of this file completes.
+  // A flip rule makes it write (and journal) a copy of `in` with bits
+  // flipped, placed at the same address modulo the block size as `in`, so
+  // the inner device judges its alignment as it would judge `in`'s.
   std::error_code write(std::uint64_t off, std::span<const std::byte> in) {
-    return call(call_kind::write, off, in.size(), [&]() -> std::error_code {
+    return call(call_kind::write, off, in.size(), [&](const flips& f) -> std::error_code {
       if (in.empty()) return inner_->write(off, in);
       const std::size_t b = inner_->logical_block_size();
+      std::span<const std::byte> data = in;
+      aligned_buffer flipped;
+      if (f.bits != 0) {
+        const auto at = reinterpret_cast<std::uintptr_t>(in.data());
+        const auto shift = static_cast<std::size_t>(at % b);
+        flipped = aligned_buffer(in.size() + shift, b);
+        auto copy = flipped.span().subspan(shift);
+        std::memcpy(copy.data(), in.data(), in.size());
+        f.apply(copy);
+        data = copy;
+      }
       aligned_buffer before(in.size(), b);
       if (auto ec = inner_->read(off, before.span())) return ec;
-      auto ec = inner_->write(off, in);
+      auto ec = inner_->write(off, data);
       if (ec == errc::misaligned || ec == errc::out_of_range) return ec;  // nothing moved
       aligned_buffer after(in.size(), b);
-      std::memcpy(after.data(), in.data(), in.size());
+      std::memcpy(after.data(), data.data(), data.size());
       file_->unflushed.push_back({access_, off, std::move(before), std::move(after)});
       return ec;
     });
@@ -104,7 +129,7 @@ class fault_injection {
   // On success every journalled write of this file is durable. On failure
   // (injected or real) this handle is failed for good.
   std::error_code flush() {
-    return call(call_kind::flush, 0, 0, [&] {
+    return call(call_kind::flush, 0, 0, [&](const flips&) {
       auto ec = inner_->flush();
       if (ec)
         failed_ = true;
@@ -115,7 +140,7 @@ class fault_injection {
   }
 
   std::error_code grow(std::uint64_t n) {
-    return call(call_kind::grow, n, 0, [&] { return inner_->grow(n); });
+    return call(call_kind::grow, n, 0, [&](const flips&) { return inner_->grow(n); });
   }
 
   Inner& inner() noexcept { return *inner_; }
@@ -147,6 +172,10 @@ class fault_injection {
     file_->last_access = access_;
   }
 
+  using flips = fault_controller::flips;
+
+  // One counted call: `op(flips)` does it, told what a flip rule corrupts
+  // (nothing unless the decision is kind::flip).
   template <class Op>
   std::error_code call(call_kind k, std::uint64_t off, std::uint64_t len, Op&& op) {
     if (!ctl_) return make_error_code(errc::device_failed);
@@ -162,9 +191,10 @@ class fault_injection {
         (void)ctl_->crash_locked(d.crash);
         return make_error_code(errc::device_failed);
       case dk::proceed:
-      case dk::crash_after: break;
+      case dk::crash_after:
+      case dk::flip: break;
     }
-    auto ec = op();
+    auto ec = op(d.flip);
     if (d.what == dk::crash_after) {
       (void)ctl_->crash_locked(d.crash);
       return make_error_code(errc::device_failed);

@@ -101,13 +101,31 @@ struct crash_spec {
 // moment it is injected; it fires on a matching call when (nth == 0 or this
 // is the nth match) and `when` (if set) accepts it and a seeded draw falls
 // below `per_million`. `when` runs under the controller's mutex: it must not
-// call the controller or a device. When several rules fire on one call, the
-// first injected decides what happens (all count it as fired).
+// call the controller or a device. When several rules would fire on one
+// call, the first injected decides what happens and alone counts it as
+// fired; the others count the call as a match but do not fire (so an `nth`
+// rule whose nth match was taken by an earlier rule does not fire later).
+//
+// A flip rule (action::flip) matches reads and writes only: the other kinds
+// in `kinds` are ignored, so its nth counts reads and writes. Each time it
+// fires it flips min(flip_bits, 8 * length) distinct bits of the call's
+// bytes, chosen by splitmix64 seeded with the next draw of the rule's
+// generator (seeded with `seed`, the one behind `per_million`): a seed
+// replays the same flips on the same calls. Nothing else changes:
+//   - read: the call does the inner read and succeeds; the caller's buffer
+//     gets the flipped bits, the stored bytes stay intact (a failed inner
+//     read returns its error and flips nothing);
+//   - write: the device stores a copy of the caller's bytes with the bits
+//     flipped (the caller's buffer is not touched), the call reports what
+//     the inner write reports, and the journal holds the stored (flipped)
+//     bytes, so a crash that keeps the write keeps them flipped.
+// A zero-length read or write fires the rule and flips nothing.
 struct fault {
   enum class action : std::uint8_t {
     fail,          // the call fails with `error` and does nothing
     crash_before,  // crash(crash) instead of the call; it returns device_failed
     crash_after,   // do the call, then crash(crash); it returns device_failed
+    flip,          // do the call with `flip_bits` random bits of its bytes flipped
   };
 
   kind_set kinds = kind_set::io();
@@ -120,6 +138,7 @@ struct fault {
   action what = action::fail;
   errc error = errc::io_error;  // EIO: io_error; ENOSPC: no_space
   crash_spec crash{};
+  std::uint32_t flip_bits = 1;  // action::flip: bits flipped per firing
 };
 
 }  // namespace ktm::io

@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "ktm/io/fault_injection.hpp"
@@ -833,5 +836,313 @@ TEST_CASE("a crash before a rename leaves the old name, a crash after it keeps t
     // per_call directory persistence: a rename done is durable
     CHECK(r.s.exists(what == fault::action::crash_before ? "a" : "b"));
     CHECK_FALSE(r.s.exists(what == fault::action::crash_before ? "b" : "a"));
+  }
+}
+
+namespace {
+
+// How many bits differ between two byte images of the same size.
+std::size_t bits_differing(const bytes& a, const bytes& b) {
+  REQUIRE(a.size() == b.size());
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    n += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(a[i] ^ b[i])));
+  return n;
+}
+
+// A flip rule on the nth call of `kinds` (0: every call that meets the rest).
+fault flip_rule(kind_set kinds, std::uint64_t seed, std::uint32_t bits, std::uint64_t nth = 1,
+                persistence p = persistence::once) {
+  fault f;
+  f.kinds = kinds;
+  f.what = fault::action::flip;
+  f.flip_bits = bits;
+  f.seed = seed;
+  f.nth = nth;
+  f.lasting = p;
+  return f;
+}
+
+// Files "f" (8192 bytes) and "g" (4096 bytes) of flushed pattern bytes.
+struct two_files {
+  explicit two_files(std::size_t lbs = 1) : r(lbs) {
+    for (auto [name, size, seed] : {std::tuple{"f", 8192u, 1u}, std::tuple{"g", 4096u, 2u}}) {
+      auto d = r.create(name, size);
+      ktm::io::aligned_buffer b(size, lbs);
+      ktm::test::fill_pattern(b.span(), seed);
+      REQUIRE_FALSE(d.write(0, b.span()));
+      REQUIRE_FALSE(d.flush());
+    }
+    f0 = r.disk("f");
+    g0 = r.disk("g");
+  }
+  rig r;
+  bytes f0, g0;  // the bytes before any flip
+};
+
+}  // namespace
+
+TEST_CASE("random bit flips replay for a seed and differ between seeds") {
+  for (std::size_t lbs : {1u, 4096u}) {
+    INFO("logical block size " << lbs);
+    auto images = [lbs](std::uint64_t seed, std::string_view device) {
+      two_files t(lbs);
+      CHECK(t.r.ctl->flip_random_bits(seed, 40, device) == 40);
+      return std::pair{t.r.disk("f"), t.r.disk("g")};
+    };
+    for (std::string_view device : {std::string_view{}, std::string_view{"f"}}) {
+      INFO("device '" << device << "'");
+      const auto a = images(7, device);
+      CHECK(images(7, device) == a);  // the same seed flips the same bits
+      const auto b = images(8, device);
+      CHECK(b != a);  // another seed flips others
+      if (device == "f") {
+        two_files t(lbs);
+        CHECK(a.second == t.g0);  // only the named file is touched
+        CHECK(b.second == t.g0);
+      }
+    }
+  }
+}
+
+TEST_CASE("random bit flips change exactly count distinct bits of the stored bytes") {
+  for (std::size_t lbs : {1u, 4096u}) {
+    INFO("logical block size " << lbs);
+    for (std::size_t count : {1u, 8u, 100u, 1000u}) {
+      INFO("count " << count);
+      {
+        two_files t(lbs);
+        CHECK(t.r.ctl->flip_random_bits(count, count, "g") == count);
+        CHECK(bits_differing(t.r.disk("g"), t.g0) == count);
+        CHECK(t.r.disk("f") == t.f0);
+      }
+      {
+        // Over every file the controller knows, still distinct bits.
+        two_files t(lbs);
+        CHECK(t.r.ctl->flip_random_bits(count, count) == count);
+        const auto in_f = bits_differing(t.r.disk("f"), t.f0);
+        const auto in_g = bits_differing(t.r.disk("g"), t.g0);
+        CHECK(in_f + in_g == count);
+        if (count >= 100) {  // both files are drawn from
+          CHECK(in_f > 0);
+          CHECK(in_g > 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("random bit flips on a small file are distinct and stop at every bit flipped") {
+  rig r;
+  auto f = r.create("f", 16);  // 128 bits: 100 draws with repeats would collide
+  REQUIRE_FALSE(f.flush());
+  const bytes zero(16, std::byte{0});
+  CHECK(r.ctl->flip_random_bits(3, 100, "f") == 100);
+  CHECK(bits_differing(r.disk("f"), zero) == 100);
+  rig all;
+  auto g = all.create("g", 16);
+  REQUIRE_FALSE(g.flush());
+  CHECK(all.ctl->flip_random_bits(3, 1000, "g") == 128);
+  CHECK(all.disk("g") == bytes(16, std::byte{0xff}));
+}
+
+TEST_CASE("random bit flips report zero when there are no bytes to flip") {
+  CHECK(fault_controller{}.flip_random_bits(1, 10) == 0);
+  rig r;
+  CHECK(r.ctl->flip_random_bits(1, 10) == 0);  // no files
+  r.create("empty", 0);
+  CHECK(r.ctl->flip_random_bits(1, 10) == 0);
+  CHECK(r.ctl->flip_random_bits(1, 10, "empty") == 0);
+  CHECK(r.ctl->flip_random_bits(1, 10, "nope") == 0);
+  r.create("f", 64);
+  CHECK(r.ctl->flip_random_bits(1, 0) == 0);
+  CHECK(r.disk("f") == bytes(64, std::byte{0}));
+  // A removed file (no handle left on it) is skipped: every flip lands in
+  // the file that remains.
+  r.create("g", 64);
+  REQUIRE_FALSE(r.s.remove("f"));
+  CHECK(r.ctl->flip_random_bits(1, 30) == 30);
+  CHECK(bits_differing(r.disk("g"), bytes(64, std::byte{0})) == 30);
+  // A standalone device is found through its live handle.
+  auto ctl = std::make_shared<fault_controller>();
+  fault_injection<memory_device> d(memory_device(), ctl, "solo");
+  REQUIRE_FALSE(d.grow(32));
+  CHECK(ctl->flip_random_bits(5, 9) == 9);
+  bytes back(32);
+  REQUIRE_FALSE(d.read(0, back));
+  CHECK(bits_differing(back, bytes(32, std::byte{0})) == 9);
+}
+
+TEST_CASE("a flip rule on a read corrupts only the returned copy and leaves the stored bytes intact") {
+  for (std::size_t lbs : {1u, 4096u}) {
+    INFO("logical block size " << lbs);
+    auto read_with_flips = [lbs](std::uint64_t seed) {
+      two_files t(lbs);
+      const auto id = t.r.ctl->inject(flip_rule(call_kind::read, seed, 5));
+      auto f = t.r.s.open("f", open_mode::open_existing);
+      REQUIRE(f);
+      ktm::io::aligned_buffer buf(t.f0.size(), lbs);
+      CHECK_FALSE(f->read(0, buf.span()));  // the call succeeds
+      const bytes got(buf.span().begin(), buf.span().end());
+      CHECK(bits_differing(got, t.f0) == 5);
+      CHECK(t.r.disk("f") == t.f0);  // the stored bytes are intact
+      CHECK(t.r.ctl->fired(id) == 1);
+      CHECK_FALSE(f->read(0, buf.span()));  // the rule is spent: a clean read
+      CHECK(bytes(buf.span().begin(), buf.span().end()) == t.f0);
+      CHECK(t.r.ctl->unflushed_writes() == 0);
+      return got;
+    };
+    const auto a = read_with_flips(21);
+    CHECK(read_with_flips(21) == a);
+    CHECK(read_with_flips(22) != a);
+  }
+  // More bits than the buffer holds: every bit of it; an empty read flips nothing.
+  rig r;
+  auto f = r.create("f", 64);
+  const auto id = r.ctl->inject(flip_rule(call_kind::read, 1, 100, 0, persistence::every_match));
+  bytes two(2);
+  CHECK_FALSE(f.read(10, two));
+  CHECK(two == bytes(2, std::byte{0xff}));
+  bytes none;
+  CHECK_FALSE(f.read(10, none));
+  CHECK(r.ctl->fired(id) == 2);
+  CHECK(r.disk("f") == bytes(64, std::byte{0}));
+}
+
+TEST_CASE("a flip rule on a write stores corrupted bytes and reports success") {
+  for (std::size_t lbs : {1u, 4096u}) {
+    INFO("logical block size " << lbs);
+    auto write_with_flips = [lbs](std::uint64_t seed, crash_spec::writes on_crash) {
+      rig r(lbs);
+      auto f = r.create("f", 8192);
+      REQUIRE_FALSE(f.flush());
+      const auto id = r.ctl->inject(flip_rule(call_kind::write, seed, 7));
+      ktm::io::aligned_buffer w(4096, lbs);
+      ktm::test::fill_pattern(w.span(), 9);
+      const bytes sent(w.span().begin(), w.span().end());
+      CHECK_FALSE(f.write(4096, w.span()));  // the call reports success
+      CHECK(bytes(w.span().begin(), w.span().end()) == sent);  // the caller's bytes untouched
+      CHECK(r.ctl->fired(id) == 1);
+      const auto disk = r.disk("f");
+      const bytes stored(disk.begin() + 4096, disk.end());
+      CHECK(bits_differing(stored, sent) == 7);
+      CHECK(region_zero(disk, 0, 4096));
+      ktm::io::aligned_buffer back(4096, lbs);
+      REQUIRE_FALSE(f.read(4096, back.span()));  // every read sees the stored bytes
+      CHECK(bytes(back.span().begin(), back.span().end()) == stored);
+      // The journal holds the stored bytes: a crash keeps them flipped or loses them.
+      crash_spec s;
+      s.unflushed = on_crash;
+      REQUIRE_FALSE(r.ctl->crash(s));
+      const auto after = r.disk("f");
+      if (on_crash == crash_spec::writes::kept)
+        CHECK(after == disk);
+      else
+        CHECK(after == bytes(8192, std::byte{0}));
+      return stored;
+    };
+    const auto a = write_with_flips(31, crash_spec::writes::kept);
+    CHECK(write_with_flips(31, crash_spec::writes::lost) == a);
+    CHECK(write_with_flips(32, crash_spec::writes::kept) != a);
+  }
+  // A write the inner device rejects stores nothing, flipped or not.
+  rig r(512);
+  auto f = r.create("f", 1024);
+  r.ctl->inject(flip_rule(call_kind::write, 1, 3));
+  ktm::io::aligned_buffer odd(100, 512);
+  CHECK(f.write(0, odd.span()) == errc::misaligned);
+  CHECK(r.disk("f") == bytes(1024, std::byte{0}));
+  CHECK(r.ctl->unflushed_writes() == 0);
+}
+
+TEST_CASE("a flip rule counts reads and writes and fires once or persistently like the other actions") {
+  const bytes sent = pattern(64, 4);
+  SECTION("once: the nth write only") {
+    rig r;
+    auto f = r.create("f", 64 * 5);
+    const auto id = r.ctl->inject(flip_rule(call_kind::write, 5, 2, 3));
+    for (std::uint64_t i = 0; i < 5; ++i) CHECK_FALSE(f.write(i * 64, sent));
+    const auto disk = r.disk("f");
+    for (std::uint64_t i = 0; i < 5; ++i) {
+      INFO("write " << i + 1);
+      const bytes got(disk.begin() + static_cast<std::ptrdiff_t>(i * 64),
+                      disk.begin() + static_cast<std::ptrdiff_t>(i * 64 + 64));
+      CHECK(bits_differing(got, sent) == (i == 2 ? 2u : 0u));
+    }
+    CHECK(r.ctl->fired(id) == 1);
+  }
+  SECTION("persistent: the nth read and every later one") {
+    rig r;
+    auto f = r.create("f", 64);
+    REQUIRE_FALSE(f.write(0, sent));
+    const auto id =
+        r.ctl->inject(flip_rule(call_kind::read, 5, 3, 2, persistence::persistent));
+    for (int i = 1; i <= 5; ++i) {
+      INFO("read " << i);
+      bytes got(64);
+      CHECK_FALSE(f.read(0, got));
+      CHECK(bits_differing(got, sent) == (i >= 2 ? 3u : 0u));
+    }
+    CHECK(r.ctl->fired(id) == 4);
+    CHECK(r.disk("f") == sent);
+  }
+  SECTION("flushes and grows do not match a flip rule; the nth read or write does") {
+    rig r;
+    auto f = r.create("f", 64);
+    // kinds: reads, writes, flushes and grows; only the reads and writes count.
+    const auto id = r.ctl->inject(flip_rule(kind_set::io(), 5, 1, 2));
+    REQUIRE_FALSE(f.flush());
+    REQUIRE_FALSE(f.grow(128));
+    bytes got(64);
+    REQUIRE_FALSE(f.read(0, got));  // the first match
+    CHECK(got == bytes(64, std::byte{0}));
+    REQUIRE_FALSE(f.flush());
+    CHECK(r.ctl->fired(id) == 0);
+    CHECK_FALSE(f.write(0, sent));  // the second match
+    CHECK(r.ctl->fired(id) == 1);
+    const auto disk = r.disk("f");
+    CHECK(bits_differing(bytes(disk.begin(), disk.begin() + 64), sent) == 1);
+  }
+  SECTION("a device name selects the file and a removed rule stops firing") {
+    rig r;
+    auto f = r.create("f", 64);
+    auto g = r.create("g", 64);
+    const auto id = r.ctl->inject([] {
+      auto x = flip_rule(call_kind::write, 5, 4, 0, persistence::every_match);
+      x.device = "g";
+      return x;
+    }());
+    CHECK_FALSE(f.write(0, sent));
+    CHECK_FALSE(g.write(0, sent));
+    CHECK(r.disk("f") == sent);
+    CHECK(bits_differing(r.disk("g"), sent) == 4);
+    r.ctl->remove_fault(id);
+    CHECK_FALSE(g.write(0, sent));
+    CHECK(r.disk("g") == sent);
+    CHECK(r.ctl->fired(id) == 1);
+  }
+  SECTION("random firing replays for a seed") {
+    auto run = [&](std::uint64_t seed) {
+      rig r;
+      auto f = r.create("f", 64);
+      REQUIRE_FALSE(f.write(0, sent));
+      auto rule = flip_rule(call_kind::read, seed, 1, 0, persistence::every_match);
+      rule.per_million = 300'000;
+      r.ctl->inject(rule);
+      std::vector<bytes> reads;
+      for (int i = 0; i < 40; ++i) {
+        bytes got(64);
+        REQUIRE_FALSE(f.read(0, got));
+        reads.push_back(got);
+      }
+      return reads;
+    };
+    const auto a = run(77);
+    CHECK(run(77) == a);
+    CHECK(run(78) != a);
+    const auto corrupted =
+        std::count_if(a.begin(), a.end(), [&](const bytes& b) { return b != sent; });
+    CHECK(corrupted > 2);
+    CHECK(corrupted < 30);
   }
 }
