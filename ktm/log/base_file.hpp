@@ -282,7 +282,10 @@ result<base_metadata> load_base(D& dev, const std::string& file) {
 
 // Writes `m` (whose generation the caller has already incremented) into
 // slot generation % 2 and flushes. `scratch` is an io_align-aligned buffer
-// of base_copy_size bytes.
+// of base_copy_size bytes. A call that succeeds has completed exactly one
+// device flush, and the log then takes m.generation as its own: the log
+// counts its base-file flushes as the generations it has written since
+// create or open returned (log_core::device_flushes).
 template <block_device D>
 result<void> store_base(D& dev, const base_metadata& m, std::span<std::byte> scratch, const std::string& file) {
   if (dev.logical_block_size() > m.geo.io_align)

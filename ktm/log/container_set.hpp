@@ -6,6 +6,9 @@
 // block. A container is assigned a new logical id when the writer moves into
 // it; its header is written before any of its blocks and is covered by the
 // same flush. Not thread-safe: the log's mutex guards it.
+//
+// create() flushes the new file once; flushes() counts those flushes, for
+// log_core::device_flushes (the write path flushes containers itself).
 #pragma once
 
 #include <algorithm>
@@ -113,6 +116,7 @@ class container_set {
                             scratch.first(g_.io_align));
     if (auto ec = dev->write(0, scratch.first(g_.io_align))) return failure(ec, position::at_offset(0), file);
     if (auto ec = dev->flush()) return failure(ec, position::at_offset(0), file);
+    ++flushes_;
     slots_.push_back({physical, format::no_logical, std::move(dev), std::move(file), false});
     return {};
   }
@@ -152,6 +156,8 @@ class container_set {
   const geometry& geo() const { return g_; }
   const std::string& log_name() const { return name_; }
   Io& io() { return *io_; }
+  // Device flushes create() has completed (one per container file created).
+  std::uint64_t flushes() const noexcept { return flushes_; }
 
  private:
   // Writes zeros over everything after the header, 1 MiB at a time
@@ -171,6 +177,7 @@ class container_set {
   std::string name_;
   geometry g_;
   std::vector<slot> slots_;
+  std::uint64_t flushes_ = 0;
 };
 
 }  // namespace ktm::log::detail

@@ -48,6 +48,7 @@ class log {
   static result<log> create(Io& io, std::string_view name, const log_options& o = {}) {
     auto c = core::create(io, std::string(name), o);
     if (!c) return std::move(c).error();
+    (*c)->count_flushes_from_now();
     return log(std::move(*c));
   }
   // Opens an existing log and finds its true end (see recovery_mode.hpp).
@@ -56,6 +57,7 @@ class log {
   static result<log> open(Io& io, std::string_view name, const log_options& o = {}) {
     auto c = core::open(io, std::string(name), o, Recovery::action);
     if (!c) return std::move(c).error();
+    (*c)->count_flushes_from_now();
     return log(std::move(*c));
   }
 
@@ -93,7 +95,18 @@ class log {
   const tail_report& recovery_report() const { return c_->last_report(); }
   // Flushes and writes the base file; later calls fail. Optional.
   result<void> close() { return c_->close(); }
-  // Device flushes issued by the write path (group-commit measure).
+  // Device flushes this log has completed since create or open returned,
+  // on every file of the log: the write path's flushes of the containers
+  // (one per container written since the last flush, per durable flush: a
+  // forced append, flush_to_lsn, flush_all, a restart area), the base-file
+  // writes (one flush each: create_stream, delete_stream, add_container,
+  // remove_container, close, the first durable flush after advance_base,
+  // and the writer moving into a container whose older records the base
+  // file on disk still names as needed) and the flush of each container
+  // file add_container creates (also as the log grows: log_options::grow).
+  // Not counted: the flushes of create and open themselves, directory
+  // syncs, and a flush that failed. A counting I/O policy under the log
+  // sees the same flushes (and any that failed).
   std::uint64_t device_flushes() const { return c_->device_flushes(); }
   bool dedicated() const { return c_->dedicated(); }
 

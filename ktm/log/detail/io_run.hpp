@@ -88,8 +88,8 @@ result<void> log_core<Io>::run_io_locked(std::unique_lock<std::mutex>& lk, bool 
   if (unlock) lk.lock();
   io_busy_ = false;
   inflight_durable_ = false;
+  device_flushes_ += flushes;  // those that completed, even if a later one failed
   if (err) return fail_stop(*err);
-  device_flushes_ += flushes;
   for (auto& it : items) {
     if (it.buf >= 0) free_bufs_.push_back(it.buf);
     if (it.end > written_lsn_) written_lsn_ = it.end;

@@ -330,10 +330,23 @@ class log_core {
   const std::string& name() const { return name_; }
   const tail_report& last_report() const { return report_; }
   bool dedicated() const { return dedicated_; }
-  // Test hook: flushes of the container devices issued by the write path.
+  // Device flushes this log has completed since count_flushes_from_now()
+  // (log::create and log::open call it as they return): the write path's
+  // flushes of the containers (device_flushes_, io_run.hpp), the base-file
+  // writes (each one flush of the base file: the generations written since,
+  // see store_base) and the flushes of container files created by
+  // add_container (container_set::create). A flush that fails is not
+  // counted (the log is fail-stop then, or add_container failed).
   std::uint64_t device_flushes() {
     std::lock_guard lk(mu_);
-    return device_flushes_;
+    return device_flushes_ + (generation_ - flushes_from_.generation) + (cs_.flushes() - flushes_from_.created);
+  }
+  // Starts device_flushes() from zero: the flushes made so far (those of
+  // create or open: container files, base file) are not counted.
+  void count_flushes_from_now() {
+    std::lock_guard lk(mu_);
+    device_flushes_ = 0;
+    flushes_from_ = {generation_, cs_.flushes()};
   }
   log_full_info full_info() {
     std::lock_guard lk(mu_);
@@ -504,7 +517,10 @@ class log_core {
   failure fail_;
   std::uint32_t persisted_tail_ = 0;  // logical container of the persisted tail
   std::int64_t total_reserved_ = 0;
-  std::uint64_t device_flushes_ = 0;
+  std::uint64_t device_flushes_ = 0;  // by run_io_locked: the write path's container flushes
+  struct {
+    std::uint64_t generation = 0, created = 0;
+  } flushes_from_;  // generation_ and cs_.flushes() when device_flushes() started from zero
   bool base_dirty_ = false;          // a base advanced since base_dirty_gen_ ...
   std::uint64_t base_dirty_gen_ = 0; // ... the generation then on disk
 };
