@@ -14,12 +14,21 @@
 //   s.for_each_rm(g)                    each RM known to the TM
 //   s.add(set, rm, accept_durable) -> result<enlistment*>
 //       a fresh slot for rm: errc::already_enlisted, errc::rm_not_found,
-//       errc::capacity_exhausted, errc::volatile_tm_durable_rm
+//       errc::capacity_exhausted, errc::volatile_tm_durable_rm (the concept
+//       checks the call with a probe RM type: a storage that holds only
+//       some RM types rejects the others inside add, as static_storage's
+//       static_assert does, not in its signature)
+//   s.registry() -> a registry r with                  when !S::is_static
+//       r.add(rm, accept_durable) -> result<void>      (add_resource_manager)
+//       r.remove(&rm) -> result<void>                  (remove_resource_manager)
 //
-// Laws (tests/tm/storage_laws.hpp checks them for every model):
+// Laws (tests/tm/storage_laws.hpp checks them for every model, under every
+// dispatcher):
 //   - add then for_each_slot visits the new slot exactly once;
 //   - adding the same RM twice to one set fails with errc::already_enlisted;
-//   - a static model allocates nothing per transaction.
+//   - a static model allocates nothing per transaction (a synchronous
+//     commit or rollback under the inline dispatcher; the allocations of a
+//     queueing dispatcher are the dispatcher's).
 // Models: static_storage<RMs...>, inline_array_storage<N>, dynamic_storage.
 #pragma once
 
@@ -59,12 +68,35 @@ concept has_for_each_slot = has_set_type<S> && requires(S& s, typename S::set_ty
 template <class S>
 concept has_for_each_rm = requires(S& s) { s.for_each_rm(probe_rm_fn{}); };
 
+// An RM type to probe add and the registry with: the minimal complete
+// definition of resource_manager, declared only (never called).
+struct probe_rm {
+  reply on_prepare(enlistment&, const notification&);
+  reply on_commit(enlistment&, const notification&);
+  reply on_rollback(enlistment&, const notification&);
+};
+
+template <class S>
+concept has_add = has_set_type<S> && requires(S& s, typename S::set_type& set, probe_rm& rm, bool accept_durable) {
+  { s.add(set, rm, accept_durable) } -> std::same_as<result<enlistment*>>;
+};
+template <class S>
+concept has_registry = requires(S& s, probe_rm& rm, bool accept_durable) {
+  { s.registry().add(rm, accept_durable) } -> std::same_as<result<void>>;
+  { s.registry().remove(&rm) } -> std::same_as<result<void>>;
+};
+// A static storage's RMs are fixed at construction; any other one is
+// registered at run time through its registry.
+template <class S>
+concept has_registry_unless_static = has_storage_flags<S> && (bool(S::is_static) || has_registry<S>);
+
 }  // namespace detail
 
 template <class S>
 concept enlistment_storage = detail::has_storage_flags<S> && detail::has_set_type<S> &&
                              detail::has_size<S> && detail::has_for_each_slot<S> &&
-                             detail::has_for_each_rm<S>;
+                             detail::has_for_each_rm<S> && detail::has_add<S> &&
+                             detail::has_registry_unless_static<S>;
 
 template <class S>
 consteval bool check_enlistment_storage() {
@@ -76,6 +108,11 @@ consteval bool check_enlistment_storage() {
   static_assert(detail::has_for_each_slot<S>,
                 "enlistment_storage: missing `void for_each_slot(set_type&, F)`");
   static_assert(detail::has_for_each_rm<S>, "enlistment_storage: missing `void for_each_rm(F)`");
+  static_assert(detail::has_add<S>,
+                "enlistment_storage: missing `result<enlistment*> add(set_type&, R& rm, bool accept_durable)`");
+  static_assert(detail::has_registry_unless_static<S>,
+                "enlistment_storage: a storage with is_static == false is missing `registry()` "
+                "(with `result<void> add(R& rm, bool accept_durable)` and `result<void> remove(void* rm)`)");
   return enlistment_storage<S>;
 }
 

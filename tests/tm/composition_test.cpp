@@ -2,6 +2,7 @@
 // TM rejects durable RMs; the log seam is called at the right points.
 #include <catch2/catch.hpp>
 
+#include <cstddef>
 #include <type_traits>
 
 #include "tests/support/tm_fakes.hpp"
@@ -66,6 +67,47 @@ static_assert(!resource_manager<not_an_rm>);
 static_assert(!notification_dispatcher<not_an_rm>);
 static_assert(!log_backend<not_an_rm>);
 static_assert(!tm_clock<not_an_rm>);
+
+// A storage must have add (transaction.hpp enlists through it) and, unless
+// static, registry() (add_resource_manager / remove_resource_manager): one
+// without them is rejected by the concept check, not deep in transaction.hpp.
+template <bool IsStatic, bool HasAdd, bool HasRegistry>
+struct probe_storage {
+  static constexpr bool is_static = IsStatic;
+  static constexpr bool may_hold_durable = false;
+  struct set_type {};
+  std::size_t size(set_type&) const { return 0; }
+  template <class F>
+  void for_each_slot(set_type&, F&&) {}
+  template <class F>
+  void for_each_rm(F&&) {}
+  template <class R>
+    requires HasAdd
+  ktm::result<enlistment*> add(set_type&, R&, bool) {
+    return ktm::errc::rm_not_found;
+  }
+  detail::rm_registry& registry()
+    requires HasRegistry
+  {
+    return registry_;
+  }
+  detail::rm_registry registry_;
+};
+using storage_without_add = probe_storage<true, false, true>;
+using static_storage_without_registry = probe_storage<true, true, false>;
+using registered_storage_without_registry = probe_storage<false, true, false>;
+static_assert(!detail::has_add<storage_without_add>, "check_enlistment_storage names the missing add");
+static_assert(!enlistment_storage<storage_without_add>);
+static_assert(!can_compose<with_storage<storage_without_add>>, "rejected before transaction.hpp uses add");
+static_assert(!detail::has_add<probe_storage<false, false, true>>);
+static_assert(!enlistment_storage<probe_storage<false, false, true>>);
+static_assert(!detail::has_registry_unless_static<registered_storage_without_registry>,
+              "check_enlistment_storage names the missing registry()");
+static_assert(!enlistment_storage<registered_storage_without_registry>);
+static_assert(!can_compose<with_storage<registered_storage_without_registry>>);
+static_assert(enlistment_storage<static_storage_without_registry>, "a static storage needs no registry");
+static_assert(check_enlistment_storage<probe_storage<false, true, true>>());
+static_assert(check_enlistment_storage<static_storage_without_registry>());
 
 TEST_CASE("a volatile TM with dynamic storage rejects a durable RM") {
   rm_a a;

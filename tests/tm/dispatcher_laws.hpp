@@ -5,38 +5,19 @@
 // built with the dispatcher under test and two recording RMs, and checks
 // that each RM saw exactly the sequence the inline dispatcher produces and
 // that every reply reached the transaction once (no protocol errors). For a
-// pull dispatcher the caller keeps rm_servers running.
+// pull dispatcher the caller keeps rm_servers running (law_matrix.hpp's
+// law_world does). dispatcher_laws_test.cpp runs them for every dispatcher
+// with every storage (for_each_law_world).
 #pragma once
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
-#include <thread>
 #include <vector>
 
 #include "tests/support/tm_fakes.hpp"
+#include "tests/tm/law_matrix.hpp"
 
 namespace ktm::test {
-
-// Serves two RMs' own queues on their own threads (queued_dispatcher).
-class rm_servers {
- public:
-  rm_servers(rm_a& a, rm_b& b)
-      : ta_([this, &a] { serve(a); }), tb_([this, &b] { serve(b); }) {}
-  ~rm_servers() {
-    stop_ = true;
-    ta_.join();
-    tb_.join();
-  }
-
- private:
-  template <class R>
-  void serve(R& r) {
-    while (!stop_) r.serve_one(std::chrono::milliseconds(5));
-  }
-  std::atomic<bool> stop_{false};
-  std::thread ta_, tb_;
-};
 
 template <class TM>
 void check_dispatcher_laws(TM& tm, rm_a& a, rm_b& b) {

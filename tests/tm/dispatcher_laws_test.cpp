@@ -1,4 +1,5 @@
-// tests/tm/dispatcher_laws_test.cpp: the dispatcher laws for every model.
+// tests/tm/dispatcher_laws_test.cpp: the dispatcher laws for every model,
+// with every storage (law_matrix.hpp).
 #include "tests/tm/dispatcher_laws.hpp"
 
 using namespace ktm::tm;
@@ -6,25 +7,9 @@ using namespace ktm::test;
 
 template <class D>
 using tm_with = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>, with_dispatcher<D>>;
-using erased_pool_tm = volatile_transaction_manager<with_dispatcher<thread_pool_dispatcher<2>>>;
 
-TEST_CASE_METHOD(two_rm_world<tm_with<inline_dispatcher>>, "the inline dispatcher obeys the dispatcher laws") {
-  check_dispatcher_laws(tm, a, b);
-}
-
-TEST_CASE_METHOD(two_rm_world<tm_with<queued_dispatcher>>, "the queued dispatcher obeys the dispatcher laws") {
-  rm_servers servers(a, b);
-  check_dispatcher_laws(tm, a, b);
-}
-
-TEST_CASE_METHOD(two_rm_world<tm_with<thread_pool_dispatcher<3>>>,
-                 "the thread pool dispatcher obeys the dispatcher laws") {
-  check_dispatcher_laws(tm, a, b);
-}
-
-TEST_CASE_METHOD(registered_two_rm_world<erased_pool_tm>,
-                 "the thread pool dispatcher obeys the dispatcher laws with erased storage") {
-  check_dispatcher_laws(tm, a, b);
+TEST_CASE("every dispatcher obeys the dispatcher laws with every storage") {
+  for_each_law_world([](auto& w) { check_dispatcher_laws(w.tm, w.a, w.b); });
 }
 
 TEST_CASE_METHOD(two_rm_world<tm_with<queued_dispatcher>>, "a queued RM pulls its notifications with a timeout and answers by hand") {

@@ -1,12 +1,20 @@
 // tests/tm/durable_commit_test.cpp: commit and rollback on a durable TM over
 // a ktm::log stream (memory storage): what the TM's stream holds afterwards.
+// Read-only enlistments of durable RMs over fault injection, whose call
+// counts show the device flushes.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <optional>
 #include <string>
 
+#include "ktm/io/fault_injection.hpp"
 #include "ktm/io/memory_device.hpp"
 #include "ktm/log.hpp"
 #include "ktm/tm.hpp"
+#include "tests/support/tm_fakes.hpp"
 #include "tests/tm/durable_fixtures.hpp"
 
 using namespace ktm::test;
@@ -99,7 +107,7 @@ TEST_CASE("a rollback logs nothing in the TM's stream (presumed abort)") {
   CHECK(e.tm->recovered_outcome(tx.id()) == kt::transaction_outcome::aborted);
 }
 
-TEST_CASE("a durable TM runs volatile RMs beside durable ones, and an all-read-only commit logs nothing") {
+TEST_CASE("a durable TM runs volatile RMs beside durable ones and a commit with no enlistment logs nothing") {
   env e;
   {
     mixed_tx m(e);
@@ -113,6 +121,111 @@ TEST_CASE("a durable TM runs volatile RMs beside durable ones, and an all-read-o
     REQUIRE(tx.commit());
   }
   CHECK(tm_records(*e.ts).size() == 2);
+}
+
+namespace {
+
+// A durable journal RM and two scripted durable RMs (recording_rm, durable
+// kind: they answer as told) of one durable TM, over fault injection.
+using ro_journal = journal_rm<fault_storage>;
+using ro_a = recording_rm<21, kt::rm_kind::durable_rm>;
+using ro_b = recording_rm<22, kt::rm_kind::durable_rm>;
+using ro_tm = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<ro_journal, ro_a, ro_b>>>;
+
+struct read_only_env {
+  fault_storage st{memory_storage{}};
+  std::optional<ktm::log::log<fault_storage>> lg;
+  std::optional<ktm::log::stream<fault_storage>> ts;
+  std::optional<ro_journal> journal;
+  ro_a a;
+  ro_b b;
+  std::optional<ro_tm> tm;
+  read_only_env() {
+    lg.emplace(std::move(*ktm::log::log<fault_storage>::create(st, "txlog", durable_options())));
+    ts.emplace(*lg->create_stream("tm"));
+    journal.emplace(*lg->create_stream("rm"), false);
+    tm.emplace(kt::log_arg, *ts, *journal, a, b);
+    REQUIRE(tm->recover());
+    a.clear();  // TM_ONLINE
+    b.clear();
+  }
+  std::uint64_t flushes() const { return st.controller()->counts().flushes(); }
+};
+
+// Commits tx and waits for the outcome; an RM scripted to answer later gets
+// its PREPARE answered with read_only() through the enlistment first.
+template <class R>
+ktm::result<void> commit_answering_read_only(ro_tm::transaction& tx, R& later_rm) {
+  auto done = tx.commit_async();
+  for (kt::enlistment* e : later_rm.deferred()) REQUIRE(e->read_only());
+  REQUIRE(done.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  return done.get();
+}
+
+}  // namespace
+
+TEST_CASE("a durable RM that answers PREPARE read-only is left out of the commit record") {
+  read_only_env e;
+  SECTION("by returning reply::read_only()") { e.a.answer(kt::notify::prepare, kt::reply::read_only()); }
+  SECTION("by calling read_only() on its enlistment") { e.a.answer(kt::notify::prepare, kt::reply::later()); }
+  auto tx = e.tm->begin();
+  auto hj = tx.enlist(*e.journal, kt::default_mask, kt::enlistment_key(1));
+  auto ha = tx.enlist(e.a, kt::default_mask, kt::enlistment_key(2));
+  REQUIRE(hj);
+  REQUIRE(ha);
+  REQUIRE(commit_answering_read_only(tx, e.a));
+  CHECK((*ha)->status() == kt::enlistment_status::read_only);
+  CHECK(e.a.kinds() == std::vector<kt::notify>{kt::notify::preprepare, kt::notify::prepare});
+  CHECK(e.journal->committed(tx.id()));
+  const auto recs = tm_records(*e.ts);
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].type == kt::detail::tm_record_type::commit);
+  CHECK(recs[0].id == tx.id());
+  REQUIRE(recs[0].enlistments.size() == 1);  // the journal's only
+  CHECK(recs[0].enlistments[0].rm == e.journal->id());
+  CHECK(recs[0].enlistments[0].rm != e.a.id());
+  CHECK(recs[0].enlistments[0].key == 1);
+  CHECK(recs[1].type == kt::detail::tm_record_type::end);
+  CHECK(e.tm->log().stats().commit_records == 1);
+}
+
+TEST_CASE("a durable commit whose every durable RM answers read-only writes no record and flushes no device") {
+  read_only_env e;
+  e.a.answer(kt::notify::prepare, kt::reply::read_only());
+  SECTION("both by returning reply::read_only()") { e.b.answer(kt::notify::prepare, kt::reply::read_only()); }
+  SECTION("one by calling read_only() on its enlistment") { e.b.answer(kt::notify::prepare, kt::reply::later()); }
+  const std::uint64_t before = e.flushes();
+  {
+    auto tx = e.tm->begin();
+    auto ha = tx.enlist(e.a);
+    auto hb = tx.enlist(e.b);
+    REQUIRE(ha);
+    REQUIRE(hb);
+    REQUIRE(commit_answering_read_only(tx, e.b));
+    CHECK(tx.outcome() == kt::transaction_outcome::committed);
+    CHECK((*ha)->status() == kt::enlistment_status::read_only);
+    CHECK((*hb)->status() == kt::enlistment_status::read_only);
+  }
+  CHECK(e.a.count(kt::notify::commit) == 0);
+  CHECK(e.b.count(kt::notify::commit) == 0);
+  CHECK(e.b.count(kt::notify::prepare) == 1);
+  CHECK(tm_records(*e.ts).empty());
+  CHECK(e.tm->log().stats().commit_records == 0);
+  CHECK(e.tm->log().stats().end_records == 0);
+  CHECK(e.flushes() == before);
+  // The same transaction with one RM answering done: the counter sees its flush.
+  e.b.answer(kt::notify::prepare, kt::reply::done());
+  {
+    auto tx = e.tm->begin();
+    auto ha = tx.enlist(e.a);
+    auto hb = tx.enlist(e.b);
+    REQUIRE(tx.commit());
+    const auto recs = tm_records(*e.ts);
+    REQUIRE(recs.size() == 2);
+    REQUIRE(recs[0].enlistments.size() == 1);
+    CHECK(recs[0].enlistments[0].rm == e.b.id());
+  }
+  CHECK(e.flushes() - before == 1);
 }
 
 TEST_CASE("a checkpoint writes a restart area stamped with the TM id and clock, and moves the base past ended transactions") {

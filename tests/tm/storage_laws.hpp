@@ -1,10 +1,21 @@
 // tests/tm/storage_laws.hpp: the laws of enlistment_storage
 // (ktm/concepts/enlistment_storage.hpp), run against every model through a
-// TM that uses it. The caller has made a and b known to the TM.
+// TM that uses it. The caller has made a and b known to the TM (and, for a
+// pull dispatcher, keeps their queues served); storage_laws_test.cpp runs
+// them for every storage under every dispatcher (law_matrix.hpp).
+//
+// check_storage_laws(tm, a, b)  the laws every model obeys
+// allocations_per_transactions(tm, a, b, count)  the heap allocations of
+//     synchronous commits and rollbacks after a warm-up, counted by
+//     count() (this thread's allocations so far; the test binary replaces
+//     operator new to count them): the law "a static model allocates
+//     nothing per transaction" is that this is 0 for static_storage
 #pragma once
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "tests/support/tm_fakes.hpp"
@@ -57,6 +68,42 @@ void check_storage_laws(TM& tm, rm_a& a, rm_b& b) {
     CHECK(first->transaction_id() == tx.id());
     REQUIRE(tx.commit());
   }
+}
+
+// Transactions made by the client thread: begin, enlist a and b, then a
+// commit or a rollback, `rounds` of each, after a warm-up (a recording RM's
+// event list keeps its capacity across clear(), a thread's guid engine is
+// seeded once). Under the inline dispatcher every handler runs in this
+// thread, so count() sees every allocation the transactions make. No Catch
+// assertion runs while counting (it may allocate): failed steps are counted
+// and checked after.
+template <class TM, class Count>
+std::uint64_t allocations_per_transactions(TM& tm, rm_a& a, rm_b& b, Count count, int rounds = 100) {
+  using namespace ktm::tm;
+  static_assert(std::is_same_v<typename TM::dispatcher_type, inline_dispatcher>,
+                "a synchronous commit: a queueing dispatcher's own allocations are not the storage's");
+  auto one = [&](bool commit) {
+    a.clear();
+    b.clear();
+    auto tx = tm.begin();
+    auto ea = tx.enlist(a);
+    auto eb = tx.enlist(b);
+    if (!ea || !eb) return false;
+    return (commit ? tx.commit() : tx.rollback()).has_value();
+  };
+  int failed = 0;
+  auto round = [&] {
+    failed += !one(true);
+    failed += !one(false);
+  };
+  for (int i = 0; i < 3; ++i) round();
+  const std::uint64_t before = count();
+  for (int i = 0; i < rounds; ++i) round();
+  const std::uint64_t allocations = count() - before;
+  CHECK(failed == 0);
+  CHECK(a.kinds() == std::vector<notify>{notify::rollback});  // the last one rolled back
+  CHECK(b.kinds() == std::vector<notify>{notify::rollback});
+  return allocations;
 }
 
 }  // namespace ktm::test

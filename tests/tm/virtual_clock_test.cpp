@@ -2,7 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "tests/support/tm_fakes.hpp"
@@ -10,6 +14,7 @@
 using namespace ktm::tm;
 using namespace ktm::test;
 using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
+using dynamic_tm = volatile_transaction_manager<with_storage<dynamic_storage>>;
 
 TEST_CASE("a fresh clock reads 1, advances by one and max-merges") {
   atomic_virtual_clock c;
@@ -85,4 +90,95 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "a clock value passed with a reply fro
   std::thread([&] { REQUIRE(d[0]->commit_complete(1000)); }).join();
   CHECK(fut.get());
   CHECK(tm.virtual_clock() == 1000);
+}
+
+namespace {
+
+// One reply that carries a clock value: the notification it answers, and how
+// (returned by the handler, or a reply call on the enlistment after the
+// handler returned later()).
+struct clock_row {
+  const char* what;
+  notify answers;
+  bool single_phase;     // enlisted alone for SINGLE_PHASE_COMMIT
+  bool client_rollback;  // the client rolls back (ROLLBACK) instead of committing
+  reply (*returned)(std::uint64_t);                        // this, returned by the handler
+  ktm::result<void> (enlistment::*call)(std::uint64_t);    // or this, called on the enlistment
+  transaction_outcome outcome;
+};
+
+constexpr auto committed = transaction_outcome::committed;
+constexpr auto aborted = transaction_outcome::aborted;
+
+const clock_row clock_rows[] = {
+    // through the enlistment
+    {"preprepare_complete", notify::preprepare, false, false, nullptr, &enlistment::preprepare_complete, committed},
+    {"prepare_complete", notify::prepare, false, false, nullptr, &enlistment::prepare_complete, committed},
+    {"commit_complete to COMMIT", notify::commit, false, false, nullptr, &enlistment::commit_complete, committed},
+    {"commit_complete to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, nullptr,
+     &enlistment::commit_complete, committed},
+    {"rollback_complete", notify::rollback, false, true, nullptr, &enlistment::rollback_complete, aborted},
+    {"read_only to PREPARE", notify::prepare, false, false, nullptr, &enlistment::read_only, committed},
+    {"read_only to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, nullptr, &enlistment::read_only,
+     committed},
+    {"single_phase_reject", notify::single_phase_commit, true, false, nullptr, &enlistment::single_phase_reject,
+     committed},
+    {"rollback (rollback_enlistment) to PREPARE", notify::prepare, false, false, nullptr, &enlistment::rollback, aborted},
+    {"rollback (rollback_enlistment) to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, nullptr,
+     &enlistment::rollback, aborted},
+    // returned by the handler
+    {"returned done to PREPREPARE", notify::preprepare, false, false, &reply::done, nullptr, committed},
+    {"returned done to PREPARE", notify::prepare, false, false, &reply::done, nullptr, committed},
+    {"returned done to COMMIT", notify::commit, false, false, &reply::done, nullptr, committed},
+    {"returned done to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, &reply::done, nullptr, committed},
+    {"returned done to ROLLBACK", notify::rollback, false, true, &reply::done, nullptr, aborted},
+    {"returned read_only to PREPREPARE", notify::preprepare, false, false, &reply::read_only, nullptr, committed},
+    {"returned read_only to PREPARE", notify::prepare, false, false, &reply::read_only, nullptr, committed},
+    {"returned read_only to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, &reply::read_only, nullptr,
+     committed},
+    {"returned rollback to PREPREPARE", notify::preprepare, false, false, &reply::rollback, nullptr, aborted},
+    {"returned rollback to PREPARE", notify::prepare, false, false, &reply::rollback, nullptr, aborted},
+    {"returned rollback to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, &reply::rollback, nullptr,
+     aborted},
+    {"returned reject to SINGLE_PHASE_COMMIT", notify::single_phase_commit, true, false, &reply::reject, nullptr,
+     committed},
+};
+
+// Runs every row twice on a fresh TM whose clock reads 500: with 1000 (the
+// TM adopts it) and with 7 (the TM keeps its own: 500, or 501 when a commit
+// began and advanced it).
+template <class TM>
+void check_reply_clocks() {
+  using world = std::conditional_t<TM::storage_type::is_static, two_rm_world<TM>, registered_two_rm_world<TM>>;
+  for (const clock_row& row : clock_rows) {
+    for (const std::uint64_t value : {std::uint64_t{1000}, std::uint64_t{7}}) {
+      INFO(row.what << " with clock " << value);
+      world w;
+      w.tm.clock().merge(500);
+      w.a.answer(row.answers, row.returned ? row.returned(value) : reply::later());
+      auto tx = w.tm.begin();
+      auto ea = tx.enlist(w.a, row.single_phase ? default_mask | notify::single_phase_commit : default_mask);
+      REQUIRE(ea);
+      auto done = row.client_rollback ? tx.rollback_async() : tx.commit_async();
+      if (row.call) {
+        auto deferred = w.a.deferred();
+        REQUIRE(deferred.size() == 1);
+        REQUIRE((deferred[0]->*row.call)(value));
+      }
+      REQUIRE(done.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+      const ktm::result<void> r = done.get();
+      CHECK(r.has_value() == (row.client_rollback || row.outcome == committed));
+      CHECK(tx.outcome() == row.outcome);
+      CHECK(tx.protocol_errors() == 0);
+      const std::uint64_t own = row.client_rollback ? 500 : 501;
+      CHECK(w.tm.virtual_clock() == (value > own ? value : own));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every reply that carries a clock has it max-merged into the TM clock") {
+  SECTION("static storage and the straight-line commit") { check_reply_clocks<static_tm>(); }
+  SECTION("dynamic storage and the general protocol loop") { check_reply_clocks<dynamic_tm>(); }
 }
