@@ -9,8 +9,6 @@
 // tm_records(st)   the TM records of a stream, decoded
 // fault_journal    one journal RM over fault injection (the crash and
 //                  recovery tests): rm_t, tm_t, log_t
-// memory_journals  two journal RMs over memory (the flush and concurrency
-//                  tests): rm_a, rm_b, log_t, tm_of<Options...>
 #pragma once
 
 #include <array>
@@ -160,16 +158,5 @@ using rm_t = journal_rm<fault_storage>;
 using tm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<rm_t>>>;
 using log_t = ktm::log::log<fault_storage>;
 }  // namespace fault_journal
-
-// Two journal RMs and their log over memory; tm_of<Options...> is their TM:
-// `using namespace ktm::test::memory_journals;`
-namespace memory_journals {
-using rm_a = journal_rm<ktm::io::memory_storage, 1>;
-using rm_b = journal_rm<ktm::io::memory_storage, 2>;
-using log_t = ktm::log::log<ktm::io::memory_storage>;
-template <class... Options>
-using tm_of =
-    kt::durable_transaction_manager<ktm::io::memory_storage, kt::with_storage<kt::static_storage<rm_a, rm_b>>, Options...>;
-}  // namespace memory_journals
 
 }  // namespace ktm::test
