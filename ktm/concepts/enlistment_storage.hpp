@@ -12,6 +12,8 @@
 //   s.for_each_slot(set, f)             each enlistment in use, in enlistment
 //                                       order, with an invoker for its RM
 //   s.for_each_rm(g)                    each RM known to the TM
+//   s.for_each_slot_unfiltered(set, f)  when S::is_static: every slot, used
+//                                       or not, in order
 //   s.add(set, rm, accept_durable) -> result<enlistment*>
 //       a fresh slot for rm: errc::already_enlisted, errc::rm_not_found,
 //       errc::capacity_exhausted, errc::volatile_tm_durable_rm (the concept
@@ -67,6 +69,14 @@ concept has_for_each_slot = has_set_type<S> && requires(S& s, typename S::set_ty
 };
 template <class S>
 concept has_for_each_rm = requires(S& s) { s.for_each_rm(probe_rm_fn{}); };
+// A static storage also visits every slot, used or not (the straight-line
+// commit of detail/straight_line_commit.hpp: the statuses rule unused ones out).
+template <class S>
+concept has_unfiltered_if_static =
+    has_storage_flags<S> && has_set_type<S> &&
+    (!bool(S::is_static) || requires(S& s, typename S::set_type& set) {
+      s.for_each_slot_unfiltered(set, probe_slot_fn{});
+    });
 
 // An RM type to probe add and the registry with: the minimal complete
 // definition of resource_manager, declared only (never called).
@@ -96,7 +106,7 @@ template <class S>
 concept enlistment_storage = detail::has_storage_flags<S> && detail::has_set_type<S> &&
                              detail::has_size<S> && detail::has_for_each_slot<S> &&
                              detail::has_for_each_rm<S> && detail::has_add<S> &&
-                             detail::has_registry_unless_static<S>;
+                             detail::has_registry_unless_static<S> && detail::has_unfiltered_if_static<S>;
 
 template <class S>
 consteval bool check_enlistment_storage() {
@@ -113,6 +123,9 @@ consteval bool check_enlistment_storage() {
   static_assert(detail::has_registry_unless_static<S>,
                 "enlistment_storage: a storage with is_static == false is missing `registry()` "
                 "(with `result<void> add(R& rm, bool accept_durable)` and `result<void> remove(void* rm)`)");
+  static_assert(detail::has_unfiltered_if_static<S>,
+                "enlistment_storage: a storage with is_static == true is missing "
+                "`void for_each_slot_unfiltered(set_type&, F)` (every slot, used or not)");
   return enlistment_storage<S>;
 }
 

@@ -71,7 +71,7 @@ static_assert(!tm_clock<not_an_rm>);
 // A storage must have add (transaction.hpp enlists through it) and, unless
 // static, registry() (add_resource_manager / remove_resource_manager): one
 // without them is rejected by the concept check, not deep in transaction.hpp.
-template <bool IsStatic, bool HasAdd, bool HasRegistry>
+template <bool IsStatic, bool HasAdd, bool HasRegistry, bool HasUnfiltered = true>
 struct probe_storage {
   static constexpr bool is_static = IsStatic;
   static constexpr bool may_hold_durable = false;
@@ -81,6 +81,9 @@ struct probe_storage {
   void for_each_slot(set_type&, F&&) {}
   template <class F>
   void for_each_rm(F&&) {}
+  template <class F>
+    requires HasUnfiltered
+  void for_each_slot_unfiltered(set_type&, F&&) {}
   template <class R>
     requires HasAdd
   ktm::result<enlistment*> add(set_type&, R&, bool) {
@@ -108,6 +111,13 @@ static_assert(!can_compose<with_storage<registered_storage_without_registry>>);
 static_assert(enlistment_storage<static_storage_without_registry>, "a static storage needs no registry");
 static_assert(check_enlistment_storage<probe_storage<false, true, true>>());
 static_assert(check_enlistment_storage<static_storage_without_registry>());
+// A static storage must also visit every slot (the straight-line commit).
+using static_storage_without_unfiltered = probe_storage<true, true, true, false>;
+static_assert(!detail::has_unfiltered_if_static<static_storage_without_unfiltered>,
+              "check_enlistment_storage names the missing for_each_slot_unfiltered");
+static_assert(!enlistment_storage<static_storage_without_unfiltered>);
+static_assert(!can_compose<with_storage<static_storage_without_unfiltered>>);
+static_assert(enlistment_storage<probe_storage<false, true, true, false>>, "only a static storage needs it");
 
 TEST_CASE("a volatile TM with dynamic storage rejects a durable RM") {
   rm_a a;
