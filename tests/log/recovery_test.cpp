@@ -177,51 +177,116 @@ TEST_CASE("damage before the head of a cleanly closed log fails an absolute_cons
 TEST_CASE("a log cut at every byte offset opens per its mode and never reads past the end") {
   small_log sl;
   const std::size_t end = sl.block_offset(4) + 1024;
+  const auto block_end = [&](std::size_t i) { return sl.block_offset(i) + (i == 4 ? 1024 : 512); };
+  const std::vector<std::byte> orig = ktm::test::bytes_of(sl.st, "l.c0");
+  using kind = ktm::position::kind;
+  // Every error names its place: a byte offset or an LSN, and the file.
+  const auto names_its_place = [](const ktm::failure& f, const std::string& file) {
+    CHECK(f.code.category() == ktm::error_category());
+    CHECK((f.where.what == kind::offset || f.where.what == kind::lsn));
+    CHECK(f.file == file);
+  };
+  struct outcome {
+    bool opened = false;
+    ktm::failure error;  // open's, when it failed
+    std::vector<std::string> got;
+    ktm::failure status;  // the forward view's, when it opened
+    tail_report report;
+  };
+  const auto attempt = [](auto tag, memory_storage& img) {
+    using L = typename decltype(tag)::type;
+    outcome o;
+    ktm::result<L> lg = ktm::failure(errc::invalid_argument);
+    o.got = reopen_and_read(img, lg, &o.status);
+    o.opened = static_cast<bool>(lg);
+    if (o.opened) o.report = lg->recovery_report();
+    else o.error = lg.error();
+    return o;
+  };
+  const char* const mode_name[3] = {"tolerate_corrupted_tail", "absolute_consistency", "point_in_time"};
+  int opened[3] = {}, failed[3] = {}, cut_tails[3] = {};
   for (std::size_t cut = 0; cut <= end; ++cut) {
     // bytes after `cut` never reached the preallocated container
     auto img = ktm::test::crash_image(sl.st);
     ktm::test::zero_range(img, "l.c0", cut, 4096);
-    std::size_t whole = 0;  // records whose blocks end at or before the cut
-    for (std::size_t i = 0; i < 5; ++i)
-      if (sl.block_offset(i) + (i == 4 ? 1024 : 512) <= cut) whole = i + 1;
-    // did the cut change the container header's used bytes?
-    const auto& orig = ktm::test::bytes_of(sl.st, "l.c0");
-    bool in_header = false;
-    for (std::size_t i = cut; i < 64; ++i) in_header |= orig[i] != std::byte{0};
-    auto prefix_at_least = [&](const std::vector<std::string>& got) {
-      CHECK(got.size() >= whole);
-      REQUIRE(got.size() <= sl.records.size());
-      for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == sl.records[i]);
-    };
-    {
+    // Zeroing original zeroes changes nothing: the image is the log cut at
+    // `eff`, the first byte at or after the cut that was not zero.
+    std::size_t eff = cut;
+    while (eff < orig.size() && orig[eff] == std::byte{0}) ++eff;
+    const bool in_header = eff < 64;  // the container header's used bytes
+    std::size_t whole = 0;            // records whose blocks the cut left whole
+    while (whole < 5 && block_end(whole) <= eff) ++whole;
+    // The next block, cut inside: with its header intact (64 bytes) it is
+    // damage (torn, or failing its checks); with its header cut and so
+    // every sector trailer too, nothing says it was written: a clean end.
+    const bool damaged = !in_header && whole < 5 && eff >= sl.block_offset(whole) + 64;
+    const std::vector<std::string> prefix(sl.records.begin(), sl.records.begin() + static_cast<std::ptrdiff_t>(whole));
+    for (int mode = 0; mode < 3; ++mode) {
+      INFO("cut at " << cut << " (first changed byte " << eff << ") mode " << mode_name[mode]);
       auto copy = ktm::test::crash_image(img);
-      ktm::result<tlog> lg = ktm::failure(errc::invalid_argument);
-      auto got = reopen_and_read(copy, lg);
-      if (in_header) {
-        CHECK(lg.code() == errc::corrupt_container);
-      } else {
-        REQUIRE(lg);
-        prefix_at_least(got);
+      const outcome o = mode == 0   ? attempt(std::type_identity<tlog>{}, copy)
+                        : mode == 1 ? attempt(std::type_identity<alog>{}, copy)
+                                    : attempt(std::type_identity<plog>{}, copy);
+      if (!o.opened) {
+        ++failed[mode];
+        names_its_place(o.error, "l.c0");
+        if (in_header) {  // every mode checks the active container's header
+          CHECK(o.error.code == errc::corrupt_container);
+          CHECK(o.error.where.what == kind::offset);
+          CHECK(o.error.where.value == 0);
+        } else {  // only absolute_consistency fails on a damaged block
+          CHECK(mode == 1);
+          CHECK(damaged);
+          const auto c = o.error.code;
+          CHECK((c == errc::torn_write || c == errc::checksum_mismatch || c == errc::corrupt_record));
+          CHECK(o.error.where.what == kind::offset);
+          CHECK(o.error.where.value == sl.block_offset(whole));
+        }
+        continue;
+      }
+      ++opened[mode];
+      CHECK_FALSE(in_header);
+      CHECK((mode != 1 || !damaged));
+      // exactly the records whose blocks are whole, read up to the end
+      CHECK(o.got == prefix);
+      CHECK(o.status.code == errc::end_of_stream);
+      if (o.status.code != errc::end_of_stream) names_its_place(o.status, "l.c0");
+      // a cut block is reported where it is
+      CHECK(o.report.damaged == damaged);
+      if (o.report.damaged) {
+        ++cut_tails[mode];
+        CHECK(o.report.file == "l.c0");
+        CHECK(o.report.offset == sl.block_offset(whole));
+        CHECK(o.report.at == sl.lsns[whole]);
+        const auto c = o.report.reason;
+        CHECK((c == errc::torn_write || c == errc::checksum_mismatch || c == errc::corrupt_record));
       }
     }
-    {
-      auto copy = ktm::test::crash_image(img);
-      ktm::result<alog> lg = ktm::failure(errc::invalid_argument);
-      auto got = reopen_and_read(copy, lg);
-      if (in_header) CHECK_FALSE(lg);
-      if (lg) {
-        prefix_at_least(got);
-      } else {
-        const auto c = lg.code();
-        CHECK((c == errc::torn_write || c == errc::checksum_mismatch || c == errc::corrupt_record ||
-               c == errc::corrupt_container));
-      }
+    // the file itself cut short: a clean error naming the file and its
+    // size, in every mode, and no read past its end (that would be out_of_range)
+    for (int mode = 0; mode < 3; ++mode) {
+      INFO("file cut short at " << cut << " mode " << mode_name[mode]);
+      auto shortened = ktm::test::crash_image(sl.st);
+      ktm::test::bytes_of(shortened, "l.c0").resize(cut);
+      const outcome o = mode == 0   ? attempt(std::type_identity<tlog>{}, shortened)
+                        : mode == 1 ? attempt(std::type_identity<alog>{}, shortened)
+                                    : attempt(std::type_identity<plog>{}, shortened);
+      REQUIRE_FALSE(o.opened);
+      CHECK(o.error.code == errc::corrupt_container);
+      names_its_place(o.error, "l.c0");
+      CHECK(o.error.where.what == kind::offset);
+      CHECK(o.error.where.value == cut);
     }
-    // the file itself cut short: a clean error, no read past its end
-    auto shortened = ktm::test::crash_image(sl.st);
-    ktm::test::bytes_of(shortened, "l.c0").resize(cut);
-    CHECK(tlog::open(shortened, "l").code() == errc::corrupt_container);
   }
+  for (int mode = 0; mode < 3; ++mode) {
+    INFO("mode " << mode_name[mode]);
+    CHECK(opened[mode] > 0);
+    CHECK(failed[mode] > 0);  // the header cuts, in every mode
+  }
+  CHECK(cut_tails[0] > 0);
+  CHECK(cut_tails[1] == 0);
+  CHECK(cut_tails[2] > 0);
+  CHECK(cut_tails[0] == cut_tails[2]);
 }
 
 TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file, or incomplete_log when empty") {
@@ -236,53 +301,152 @@ TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file, or
 }
 
 TEST_CASE("a bit flip at every byte of a small log is caught, never silently applied") {
+  // Two images of the same five blocks: after a crash (the base file's head
+  // is before them: open scans them all) and after a clean close (the head
+  // is past them: only absolute_consistency's open reads them; in the other
+  // modes a reader finds the damage).
   small_log sl;
+  memory_storage closed;
+  {
+    auto lg = tlog::create(closed, "l", ktm::test::small_log_options());
+    REQUIRE(lg);
+    auto s = lg->create_stream("a");
+    auto ma = s->marshalling_area();
+    for (std::size_t i = 0; i < sl.records.size(); ++i)
+      REQUIRE(*ma->append(as_bytes(sl.records[i]), record_type::data, append_flags::force) == sl.lsns[i]);
+  }
+  struct image { const char* name; memory_storage* st; };
+  const image images[2] = {{"after a crash", &sl.st}, {"after a clean close", &closed}};
   struct region { std::string file; std::size_t from, to; };
   const std::size_t used = ktm::log::format::load32(ktm::test::bytes_of(sl.st, "l.blf").data() +
                                                     ktm::log::format::bf::used);
+  REQUIRE(used == ktm::log::format::load32(ktm::test::bytes_of(closed, "l.blf").data() + ktm::log::format::bf::used));
   const std::size_t copy = ktm::log::format::base_copy_size;
   std::vector<region> regions{{"l.c0", 0, sl.block_offset(4) + 1024}, {"l.c1", 0, 512},
                               {"l.blf", 0, used}, {"l.blf", copy, copy + used}};
-  int errors = 0, clean = 0;
-  for (const auto& rg : regions) {
-    for (std::size_t off = rg.from; off < rg.to; ++off) {
-      for (int mode = 0; mode < 2; ++mode) {
-        auto img = ktm::test::crash_image(sl.st);
-        ktm::test::flip_bit(img, rg.file, off, static_cast<int>(off % 8));
-        ktm::failure status;
-        std::vector<std::string> got;
-        bool opened = false, damaged = false;
-        if (mode == 0) {
-          ktm::result<alog> lg = ktm::failure(errc::invalid_argument);
-          got = reopen_and_read(img, lg, &status);
-          opened = static_cast<bool>(lg);
-          if (!opened) CHECK(lg.code().category() == ktm::error_category());
-        } else {
-          ktm::result<tlog> lg = ktm::failure(errc::invalid_argument);
-          got = reopen_and_read(img, lg, &status);
-          opened = static_cast<bool>(lg);
-          if (opened) damaged = lg->recovery_report().damaged;
-          if (!opened) CHECK(lg.code().category() == ktm::error_category());
+  using kind = ktm::position::kind;
+  // The block of l.c0 that byte `off` is in (5: the container header).
+  const auto block_of = [&](std::size_t off) {
+    std::size_t b = 5;
+    for (std::size_t i = 0; i < 5; ++i)
+      if (off >= sl.block_offset(i)) b = i;
+    return b;
+  };
+  // Every error names its place: the file flipped, and there the damaged
+  // block (by its offset in the container or by its LSN) or the container
+  // header (offset 0).
+  const auto names_its_place = [&](const ktm::failure& f, const region& rg, std::size_t off) {
+    CHECK(f.code.category() == ktm::error_category());
+    CHECK((f.where.what == kind::offset || f.where.what == kind::lsn));
+    CHECK(f.file == rg.file);
+    if (rg.file != "l.c0") return;
+    const std::size_t b = block_of(off);
+    if (b == 5) {
+      CHECK(f.code == errc::corrupt_container);
+      CHECK(f.where.what == kind::offset);
+      CHECK(f.where.value == 0);
+    } else if (f.where.what == kind::offset) {
+      CHECK(f.where.value == sl.block_offset(b));
+    } else {
+      CHECK(f.where.value == sl.lsns[b].raw());
+    }
+  };
+  struct outcome {
+    bool opened = false;
+    ktm::failure error;  // open's, when it failed
+    std::vector<std::string> got;
+    ktm::failure status;  // the forward view's, when it opened
+    tail_report report;
+  };
+  const auto attempt = [](auto tag, memory_storage& img) {
+    using L = typename decltype(tag)::type;
+    outcome o;
+    ktm::result<L> lg = ktm::failure(errc::invalid_argument);
+    o.got = reopen_and_read(img, lg, &o.status);
+    o.opened = static_cast<bool>(lg);
+    if (o.opened) o.report = lg->recovery_report();
+    else o.error = lg.error();
+    return o;
+  };
+  const char* const mode_name[3] = {"tolerate_corrupted_tail", "absolute_consistency", "point_in_time"};
+  struct tally { int open_errors = 0, read_errors = 0, clean = 0, cut = 0; };
+  tally t[2][3];
+  for (int im = 0; im < 2; ++im) {
+    for (const auto& rg : regions) {
+      for (std::size_t off = rg.from; off < rg.to; ++off) {
+        for (int mode = 0; mode < 3; ++mode) {
+          INFO(images[im].name << ": " << rg.file << " offset " << off << " bit " << off % 8 << " mode "
+                               << mode_name[mode]);
+          auto img = ktm::test::crash_image(*images[im].st);
+          ktm::test::flip_bit(img, rg.file, off, static_cast<int>(off % 8));
+          const outcome o = mode == 0   ? attempt(std::type_identity<tlog>{}, img)
+                            : mode == 1 ? attempt(std::type_identity<alog>{}, img)
+                                        : attempt(std::type_identity<plog>{}, img);
+          tally& n = t[im][mode];
+          // whatever was returned is original, in order
+          REQUIRE(o.got.size() <= sl.records.size());
+          for (std::size_t i = 0; i < o.got.size(); ++i) CHECK(o.got[i] == sl.records[i]);
+          if (!o.opened) {
+            ++n.open_errors;
+            names_its_place(o.error, rg, off);
+            // point_in_time stops at a damaged block; only a damaged header
+            // of the active container fails its open
+            if (mode == 2) CHECK(o.error.code == errc::corrupt_container);
+            continue;
+          }
+          if (o.status.code != errc::end_of_stream) {
+            // damage open did not read: the read stops at the damaged block
+            // with its error (never in absolute_consistency, whose open
+            // read every block)
+            ++n.read_errors;
+            names_its_place(o.status, rg, off);
+            CHECK(mode != 1);
+            CHECK(o.got.size() == block_of(off));
+            continue;
+          }
+          if (o.got == sl.records) {
+            ++n.clean;
+            CHECK_FALSE(o.report.damaged);
+            continue;
+          }
+          // only tolerate and point_in_time modes may cut, and only a
+          // reported tail, at the damaged block
+          ++n.cut;
+          CHECK(mode != 1);
+          CHECK(o.report.damaged);
+          CHECK(o.report.file == rg.file);
+          CHECK(o.report.offset == sl.block_offset(o.got.size()));
+          CHECK(o.report.at == sl.lsns[o.got.size()]);
+          CHECK(o.got.size() == block_of(off));
         }
-        if (!opened || status.code != errc::end_of_stream) {
-          ++errors;
-          // whatever was returned before the error is original
-          for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == sl.records.at(i));
-          continue;
-        }
-        if (got == sl.records) {
-          ++clean;
-          continue;
-        }
-        // only tolerate mode may cut, and only a reported tail
-        INFO(rg.file << " offset " << off << " mode " << mode);
-        CHECK(mode == 1);
-        CHECK(damaged);
-        REQUIRE(got.size() < sl.records.size());
-        for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == sl.records[i]);
       }
     }
   }
-  CHECK(errors > 0);
-  CHECK(clean > 0);
+  for (int im = 0; im < 2; ++im) {
+    const tally(&m)[3] = t[im];
+    INFO(images[im].name);
+    // the same flips are harmless in every mode
+    CHECK(m[0].clean > 0);
+    CHECK(m[0].clean == m[1].clean);
+    CHECK(m[0].clean == m[2].clean);
+    // absolute_consistency fails its open wherever another mode would lose
+    // a record (cut it, stop before it, or end a read there) or fail
+    CHECK(m[1].read_errors == 0);
+    CHECK(m[1].cut == 0);
+    CHECK(m[1].open_errors > 0);
+    CHECK(m[1].open_errors == m[0].open_errors + m[0].read_errors + m[0].cut);
+    CHECK(m[1].open_errors == m[2].open_errors + m[2].read_errors + m[2].cut);
+    // point_in_time fails only on the 64 bytes of the active container's header
+    CHECK(m[2].open_errors == 64);
+  }
+  // after a crash open scans every block: a reader never meets damage
+  CHECK(t[0][0].read_errors == 0);
+  CHECK(t[0][2].read_errors == 0);
+  CHECK(t[0][0].cut > 0);
+  CHECK(t[0][2].cut > 0);
+  // after a clean close nothing is scanned: damage is met by the reader
+  CHECK(t[1][0].read_errors > 0);
+  CHECK(t[1][2].read_errors > 0);
+  CHECK(t[1][0].cut == 0);
+  CHECK(t[1][2].cut == 0);
 }

@@ -263,3 +263,54 @@ TEST_CASE("queued records not flushed are lost in a crash, forced ones are not")
   CHECK(ktm::test::read_all(*s2) == std::vector<std::string>{"forced"});
   CHECK_FALSE(lg2->recovery_report().damaged);
 }
+
+TEST_CASE("destroying a marshalling area releases its reservation so a new area on the stream can reserve that room again") {
+  memory_storage st;
+  log_options o;
+  o.block_size = 8192;
+  o.container_size = 65536;
+  auto lg = mlog::create(st, "l", o);
+  REQUIRE(lg);
+  auto s = lg->create_stream("a");
+  auto other = lg->create_stream("b");
+  REQUIRE(s);
+  REQUIRE(other);
+  auto mb = other->marshalling_area();  // a writer of another stream, to probe the log's room
+  REQUIRE(mb);
+  std::int64_t most = 0;
+  {
+    auto ma = s->marshalling_area();
+    REQUIRE(ma);
+    // the largest reservation of one record the log can back
+    for (std::int64_t b = 1 << 17; b > 0; b /= 2)
+      if (ma->reserve(1, most + b)) {
+        REQUIRE(ma->reserve(-1, -(most + b)));
+        most += b;
+      }
+    REQUIRE(most > 40000);
+    REQUIRE(ma->reserve(1, most));
+    CHECK(ma->reserved_records() == 1);
+    CHECK(ma->reserved_bytes() == most);
+    // while it holds the room: no second area on the stream, and no writer
+    // can reserve that room, nor any
+    CHECK(s->marshalling_area().code() == errc::writer_exists);
+    CHECK(mb->reserve(1, most).code() == errc::log_full);
+    CHECK(mb->reserve(1, 0).code() == errc::log_full);
+  }  // destroyed still holding its reservation
+  // the room is the log's again: another writer can take it, and give it back
+  REQUIRE(mb->reserve(1, most));
+  REQUIRE(mb->reserve(-1, -most));
+  // a new area on the same stream starts with nothing reserved and can
+  // reserve the same room, and no more than it
+  auto again = s->marshalling_area();
+  REQUIRE(again);
+  CHECK(again->reserved_records() == 0);
+  CHECK(again->reserved_bytes() == 0);
+  REQUIRE(again->reserve(1, most));
+  CHECK(again->reserve(1, 0).code() == errc::log_full);
+  CHECK(mb->reserve(1, 0).code() == errc::log_full);
+  // and it holds a reservation it can append from
+  CHECK(again->append(as_bytes("compensation"), record_type::data, append_flags::use_reservation));
+  CHECK(again->reserved_records() == 0);
+  CHECK(again->reserved_bytes() == most - 12);
+}

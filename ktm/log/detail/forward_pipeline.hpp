@@ -233,6 +233,11 @@ class forward_pipeline {
   // Frames blocks into s until it holds read_ahead_bytes of body; true once
   // the helper has stopped (s.stop says why).
   bool fill(slot& s, typename log_core<Io>::block_view& bv) {
+    // the most a slot holds: it stops once read_ahead_bytes are in, and the
+    // last block adds up to one block's body; reserved once, so growing it
+    // never holds two buffers (nor a doubled one)
+    const std::size_t most = log_core<Io>::read_ahead_bytes + core_->geo().max_body();
+    if (s.body.capacity() < most) s.body.reserve(most);
     while (s.used < log_core<Io>::read_ahead_bytes) {
       if (cancel_requested()) return true;
       if (next_ > last_) {
