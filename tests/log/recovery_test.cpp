@@ -48,6 +48,29 @@ std::vector<std::string> reopen_and_read(memory_storage& st, ktm::result<L>& lg,
   if (!s) return {};
   return ktm::test::read_all(*s, status);
 }
+// What opening `img` in one recovery mode (0 tolerate_corrupted_tail,
+// 1 absolute_consistency, 2 point_in_time) and reading it forward gave.
+struct outcome {
+  bool opened = false;
+  ktm::failure error;  // open's, when it failed
+  std::vector<std::string> got;
+  ktm::failure status;  // the forward view's, when it opened
+  tail_report report;
+};
+const char* const mode_name[3] = {"tolerate_corrupted_tail", "absolute_consistency", "point_in_time"};
+template <class L>
+outcome attempt_as(memory_storage& img) {
+  outcome o;
+  ktm::result<L> lg = ktm::failure(errc::invalid_argument);
+  o.got = reopen_and_read(img, lg, &o.status);
+  o.opened = static_cast<bool>(lg);
+  if (o.opened) o.report = lg->recovery_report();
+  else o.error = lg.error();
+  return o;
+}
+outcome attempt(int mode, memory_storage& img) {
+  return mode == 0 ? attempt_as<tlog>(img) : mode == 1 ? attempt_as<alog>(img) : attempt_as<plog>(img);
+}
 }  // namespace
 
 TEST_CASE("reopening after a crash finds the true end of the log") {
@@ -186,24 +209,6 @@ TEST_CASE("a log cut at every byte offset opens per its mode and never reads pas
     CHECK((f.where.what == kind::offset || f.where.what == kind::lsn));
     CHECK(f.file == file);
   };
-  struct outcome {
-    bool opened = false;
-    ktm::failure error;  // open's, when it failed
-    std::vector<std::string> got;
-    ktm::failure status;  // the forward view's, when it opened
-    tail_report report;
-  };
-  const auto attempt = [](auto tag, memory_storage& img) {
-    using L = typename decltype(tag)::type;
-    outcome o;
-    ktm::result<L> lg = ktm::failure(errc::invalid_argument);
-    o.got = reopen_and_read(img, lg, &o.status);
-    o.opened = static_cast<bool>(lg);
-    if (o.opened) o.report = lg->recovery_report();
-    else o.error = lg.error();
-    return o;
-  };
-  const char* const mode_name[3] = {"tolerate_corrupted_tail", "absolute_consistency", "point_in_time"};
   int opened[3] = {}, failed[3] = {}, cut_tails[3] = {};
   for (std::size_t cut = 0; cut <= end; ++cut) {
     // bytes after `cut` never reached the preallocated container
@@ -224,9 +229,7 @@ TEST_CASE("a log cut at every byte offset opens per its mode and never reads pas
     for (int mode = 0; mode < 3; ++mode) {
       INFO("cut at " << cut << " (first changed byte " << eff << ") mode " << mode_name[mode]);
       auto copy = ktm::test::crash_image(img);
-      const outcome o = mode == 0   ? attempt(std::type_identity<tlog>{}, copy)
-                        : mode == 1 ? attempt(std::type_identity<alog>{}, copy)
-                                    : attempt(std::type_identity<plog>{}, copy);
+      const outcome o = attempt(mode, copy);
       if (!o.opened) {
         ++failed[mode];
         names_its_place(o.error, "l.c0");
@@ -268,9 +271,7 @@ TEST_CASE("a log cut at every byte offset opens per its mode and never reads pas
       INFO("file cut short at " << cut << " mode " << mode_name[mode]);
       auto shortened = ktm::test::crash_image(sl.st);
       ktm::test::bytes_of(shortened, "l.c0").resize(cut);
-      const outcome o = mode == 0   ? attempt(std::type_identity<tlog>{}, shortened)
-                        : mode == 1 ? attempt(std::type_identity<alog>{}, shortened)
-                                    : attempt(std::type_identity<plog>{}, shortened);
+      const outcome o = attempt(mode, shortened);
       REQUIRE_FALSE(o.opened);
       CHECK(o.error.code == errc::corrupt_container);
       names_its_place(o.error, "l.c0");
@@ -351,24 +352,6 @@ TEST_CASE("a bit flip at every byte of a small log is caught, never silently app
       CHECK(f.where.value == sl.lsns[b].raw());
     }
   };
-  struct outcome {
-    bool opened = false;
-    ktm::failure error;  // open's, when it failed
-    std::vector<std::string> got;
-    ktm::failure status;  // the forward view's, when it opened
-    tail_report report;
-  };
-  const auto attempt = [](auto tag, memory_storage& img) {
-    using L = typename decltype(tag)::type;
-    outcome o;
-    ktm::result<L> lg = ktm::failure(errc::invalid_argument);
-    o.got = reopen_and_read(img, lg, &o.status);
-    o.opened = static_cast<bool>(lg);
-    if (o.opened) o.report = lg->recovery_report();
-    else o.error = lg.error();
-    return o;
-  };
-  const char* const mode_name[3] = {"tolerate_corrupted_tail", "absolute_consistency", "point_in_time"};
   struct tally { int open_errors = 0, read_errors = 0, clean = 0, cut = 0; };
   tally t[2][3];
   for (int im = 0; im < 2; ++im) {
@@ -379,9 +362,7 @@ TEST_CASE("a bit flip at every byte of a small log is caught, never silently app
                                << mode_name[mode]);
           auto img = ktm::test::crash_image(*images[im].st);
           ktm::test::flip_bit(img, rg.file, off, static_cast<int>(off % 8));
-          const outcome o = mode == 0   ? attempt(std::type_identity<tlog>{}, img)
-                            : mode == 1 ? attempt(std::type_identity<alog>{}, img)
-                                        : attempt(std::type_identity<plog>{}, img);
+          const outcome o = attempt(mode, img);
           tally& n = t[im][mode];
           // whatever was returned is original, in order
           REQUIRE(o.got.size() <= sl.records.size());

@@ -9,6 +9,20 @@
 using namespace ktm::log;
 using namespace ktm::test::memory_log_names;
 
+namespace {
+// The most bytes one reserved record can have in the log as it is now
+// (found by halving; every trial reservation is released).
+std::int64_t largest_reservation(marshalling_area<memory_storage>& ma) {
+  std::int64_t most = 0;
+  for (std::int64_t b = 1 << 17; b > 0; b /= 2)
+    if (ma.reserve(1, most + b)) {
+      REQUIRE(ma.reserve(-1, -(most + b)));
+      most += b;
+    }
+  return most;
+}
+}  // namespace
+
 TEST_CASE("a stream without restart areas says so") {
   memory_storage st;
   auto lg = mlog::create(st, "l", ktm::test::medium_log_options());
@@ -209,12 +223,7 @@ TEST_CASE("a reservation adds up and releases in parts, and the room comes back"
   auto s = lg->create_stream("a");
   auto ma = s->marshalling_area();
   // what one large reservation takes, found by how much of it fits
-  std::int64_t most = 0;
-  for (std::int64_t b = 1 << 17; b > 0; b /= 2)
-    if (ma->reserve(1, most + b)) {
-      REQUIRE(ma->reserve(-1, -(most + b)));
-      most += b;
-    }
+  const std::int64_t most = largest_reservation(*ma);
   REQUIRE(most > 40000);
   REQUIRE(ma->reserve(1, most));
   CHECK(ma->reserve(1, 0).code() == errc::log_full);
@@ -281,12 +290,7 @@ TEST_CASE("destroying a marshalling area releases its reservation so a new area 
   {
     auto ma = s->marshalling_area();
     REQUIRE(ma);
-    // the largest reservation of one record the log can back
-    for (std::int64_t b = 1 << 17; b > 0; b /= 2)
-      if (ma->reserve(1, most + b)) {
-        REQUIRE(ma->reserve(-1, -(most + b)));
-        most += b;
-      }
+    most = largest_reservation(*ma);
     REQUIRE(most > 40000);
     REQUIRE(ma->reserve(1, most));
     CHECK(ma->reserved_records() == 1);
