@@ -114,7 +114,6 @@ inline const rm_vtable recovery_sequence::vtable_{
     [](void* s) { return static_cast<recovery_sequence*>(s)->rm_.queue(); },
     [](const void* s) { return static_cast<const recovery_sequence*>(s)->rm_.rm_id(); },
     true,
-    true,
 };
 
 }  // namespace ktm::tm::detail

@@ -153,7 +153,6 @@ struct rm_vtable {
   reply (*deliver)(void* rm, enlistment* e, const notification& n);
   notification_queue* (*queue)(void* rm);
   guid (*id)(const void* rm);
-  bool durable;
   bool logged;  // is_logged_rm
 };
 
@@ -165,7 +164,6 @@ inline constexpr rm_vtable vtable_for{
       else return (void)rm, nullptr;
     },
     [](const void* rm) { return detail::rm_id(*static_cast<const R*>(rm)); },
-    is_durable_rm<R>,
     is_logged_rm<R>,
 };
 
