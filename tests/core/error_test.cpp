@@ -61,7 +61,7 @@ TEST_CASE("KTM_TRY passes values through and failures out") {
   CHECK(ok.has_value());
 }
 
-TEST_CASE("a result holds its value or its failure, and reading the other one throws") {
+TEST_CASE("a result holds its value or its failure; and reading the other one throws") {
   ktm::result<std::string> ok(std::string("v"));
   REQUIRE(ok);
   CHECK(ok.value() == "v");

@@ -52,7 +52,7 @@ void killed_run(const std::string& dir, std::mt19937_64& rng, milliseconds delay
 
 }  // namespace
 
-TEST_CASE("every transfer acknowledged before a SIGKILL at a random moment survives, and no money is made or lost") {
+TEST_CASE("every transfer acknowledged before a SIGKILL at a random moment survives; and no money is made or lost") {
   const std::uint64_t seed = seed_from_env();
   const int kills = env_int("KTM_CRASH_KILLS", 24);
   std::printf("bank crash torture: seed %llu, %d kills\n", static_cast<unsigned long long>(seed), kills);

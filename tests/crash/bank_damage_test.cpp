@@ -72,7 +72,7 @@ TEST_CASE("a base file damaged in every copy makes every subcommand fail with on
   for (const auto& c : commands) require_clean_failure(run_bank({c, dir}), {"bank.blf", "offset"});
 }
 
-TEST_CASE("damaged log blocks are reported with the container and position, never applied and never a crash") {
+TEST_CASE("damaged log blocks are reported with the container and position; never applied and never a crash") {
   int failures = 0;
   for (std::size_t offset : {512u, 4096u, 20000u, 40000u, 70000u, 100000u, 150000u}) {
     INFO("damage at offset " << offset << " of bank.c0");

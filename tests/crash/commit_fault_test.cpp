@@ -176,7 +176,7 @@ std::unique_ptr<bank> warm_bank(fstore& st, const ids& id, std::uint64_t seed, i
 
 }  // namespace
 
-TEST_CASE("EIO and ENOSPC at every I/O call of a commit: no failed flush acknowledged, fail-stop, and recovery keeps every acknowledged transfer") {
+TEST_CASE("EIO and ENOSPC at every I/O call of a commit: no failed flush acknowledged; fail-stop; and recovery keeps every acknowledged transfer") {
   struct stats_t {
     int runs = 0, acked = 0, failed_flushes = 0, fail_stops = 0, kept_unacked = 0;
   } stats;

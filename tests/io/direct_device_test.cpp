@@ -46,7 +46,7 @@ ktm::result<direct_device> open_or_warn(direct_storage& s, const std::string& na
 
 }  // namespace
 
-TEST_CASE("a device with 512 or 4096 byte logical sectors obeys the laws, misalignment included") {
+TEST_CASE("a device with 512 or 4096 byte logical sectors obeys the laws; misalignment included") {
   for (std::size_t b : {512u, 4096u}) {
     INFO("memory device with logical block size " << b);
     ktm::test::check_block_device_laws([b] { return ktm::io::memory_device(b); });
@@ -78,7 +78,7 @@ TEST_CASE("a direct storage obeys the io policy laws") {
   ktm::test::check_io_policy_laws(s);
 }
 
-TEST_CASE("a misaligned buffer, offset or length is each rejected with misaligned, never EINVAL") {
+TEST_CASE("a misaligned buffer; offset or length is each rejected with misaligned; never EINVAL") {
   ktm::test::temp_dir dir;
   for (std::size_t forced : {std::size_t{0}, std::size_t{4096}}) {
     direct_storage s(dir.path().string(), direct_options{false, forced});
@@ -228,7 +228,7 @@ TEST_CASE("a failed flush makes a direct device fail-stop") {
   ktm::test::check_fail_stop_law(d);
 }
 
-TEST_CASE("an aligned buffer is zeroed, aligned, deep-copied and emptied by a move") {
+TEST_CASE("an aligned buffer is zeroed; aligned; deep-copied and emptied by a move") {
   aligned_buffer a(1000, 4096);
   CHECK(a.size() == 1000);
   CHECK(a.alignment() == 4096);

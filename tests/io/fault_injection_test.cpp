@@ -150,7 +150,7 @@ TEST_CASE("one crash hits the files of every storage sharing the controller") {
   CHECK(ktm::test::read_all(m2, "same-name") == bytes(64, std::byte{0}));
 }
 
-TEST_CASE("after a crash, devices opened before it fail with device_failed until reopened") {
+TEST_CASE("after a crash; devices opened before it fail with device_failed until reopened") {
   rig r;
   auto f = r.create("f", 1024);
   REQUIRE_FALSE(f.write(0, pattern(100, 1)));
@@ -457,7 +457,7 @@ std::uint64_t workload(storage& s) {
 
 }  // namespace
 
-TEST_CASE("failing every I/O call in turn, the call that got the fault reports it") {
+TEST_CASE("failing every I/O call in turn; the call that got the fault reports it") {
   rig clean;
   REQUIRE(workload(clean.s) == 0);
   const auto total = clean.ctl->counts().total() - clean.ctl->counts().opens();
@@ -473,7 +473,7 @@ TEST_CASE("failing every I/O call in turn, the call that got the fault reports i
   }
 }
 
-TEST_CASE("a failed flush is fail-stop, and its writes are lost by a crash") {
+TEST_CASE("a failed flush is fail-stop; and its writes are lost by a crash") {
   rig r;
   auto f = r.create("f", 1024);
   REQUIRE_FALSE(f.write(0, pattern(100, 1)));
@@ -493,7 +493,7 @@ TEST_CASE("a failed flush is fail-stop, and its writes are lost by a crash") {
   ktm::test::check_fail_stop_law(pf);
 }
 
-TEST_CASE("a bit flip changes exactly one bit at the given device, offset and bit") {
+TEST_CASE("a bit flip changes exactly one bit at the given device; offset and bit") {
   for (std::size_t b : {1u, 4096u}) {
     INFO("logical block size " << b);
     rig r(b);
@@ -578,7 +578,7 @@ TEST_CASE("random failures from a seed replay exactly") {
   CHECK(run(43) != a);
 }
 
-TEST_CASE("a crash at the nth write can land before it, or after it and tear it") {
+TEST_CASE("a crash at the nth write can land before it; or after it and tear it") {
   SECTION("before: the write never happens and earlier unflushed writes are lost") {
     rig r;
     auto f = r.create("f", 4096);
@@ -590,7 +590,7 @@ TEST_CASE("a crash at the nth write can land before it, or after it and tear it"
     CHECK(r.disk("f") == bytes(4096, std::byte{0}));
     CHECK(f.write(0, pattern(1, 1)) == errc::device_failed);
   }
-  SECTION("after: the write lands, then is torn") {
+  SECTION("after: the write lands; then is torn") {
     rig r;
     auto f = r.create("f", 4096);
     crash_spec s;
@@ -699,7 +699,7 @@ TEST_CASE("writes into a grown region that were never flushed become zeros after
   CHECK(r.disk("f") == bytes(1024, std::byte{0}));
 }
 
-TEST_CASE("a crash reverts unflushed writes on real files, even after the handle is closed") {
+TEST_CASE("a crash reverts unflushed writes on real files; even after the handle is closed") {
   ktm::test::temp_dir dir;
   auto ctl = std::make_shared<fault_controller>();
   fault_injection_storage<ktm::io::posix_storage> s(ktm::io::posix_storage(dir.path().string()),
@@ -726,7 +726,7 @@ TEST_CASE("a crash reverts unflushed writes on real files, even after the handle
   CHECK(disk[0] == (kept[0] ^ std::byte{1}));
 }
 
-TEST_CASE("a crash undoes the directory operations not synced, newest first") {
+TEST_CASE("a crash undoes the directory operations not synced; newest first") {
   rig r;
   r.s.set_directory_sync(storage::directory_sync::explicit_only);
   auto make = [&](const std::string& n, std::uint32_t seed) {
@@ -783,7 +783,7 @@ TEST_CASE("by default directory operations are durable on return") {
   CHECK_FALSE(r.s.exists("a"));
 }
 
-TEST_CASE("remove, rename and sync_directory are counted calls that a rule fails without effect") {
+TEST_CASE("remove; rename and sync_directory are counted calls that a rule fails without effect") {
   rig r;
   r.s.set_directory_sync(storage::directory_sync::explicit_only);
   r.create("a", 512);
@@ -821,7 +821,7 @@ TEST_CASE("remove, rename and sync_directory are counted calls that a rule fails
   }
 }
 
-TEST_CASE("a crash before a rename leaves the old name, a crash after it keeps the new one once synced") {
+TEST_CASE("a crash before a rename leaves the old name; a crash after it keeps the new one once synced") {
   for (auto what : {fault::action::crash_before, fault::action::crash_after}) {
     INFO("crash " << (what == fault::action::crash_before ? "before" : "after"));
     rig r;

@@ -43,7 +43,7 @@ TEST_CASE("a memory device rejects a misaligned grow") {
   CHECK(d.size() == 0);
 }
 
-TEST_CASE("byte_edit flips, overwrites, fills and truncates a named file") {
+TEST_CASE("byte_edit flips; overwrites; fills and truncates a named file") {
   memory_storage s;
   auto d = s.open("f", open_mode::create_new);
   REQUIRE(d);

@@ -51,7 +51,7 @@ TEST_CASE("a posix storage obeys the io policy laws") {
   ktm::test::check_io_policy_laws(s);
 }
 
-TEST_CASE("a posix storage fsyncs the directory after create, rename and remove") {
+TEST_CASE("a posix storage fsyncs the directory after create; rename and remove") {
   ktm::test::temp_dir dir;
   posix_storage s(dir.path().string());
   const auto& d = s.directory();
@@ -168,7 +168,7 @@ TEST_CASE("a posix file owns its descriptor: moves transfer it and destruction c
   CHECK(errno == EBADF);
 }
 
-TEST_CASE("an operating system error on write or grow is reported, and a short write is not taken for success") {
+TEST_CASE("an operating system error on write or grow is reported; and a short write is not taken for success") {
   // RLIMIT_FSIZE makes the kernel cut a write at the limit (a short transfer)
   // and refuse the rest with EFBIG, which from_errno maps to io_error.
   ktm::test::temp_dir dir;
@@ -197,7 +197,7 @@ TEST_CASE("an operating system error on write or grow is reported, and a short w
   CHECK(std::equal(r.begin(), r.end(), w.begin()));  // the first part did land
 }
 
-TEST_CASE("threads may read, write and flush one posix file at once") {
+TEST_CASE("threads may read; write and flush one posix file at once") {
   ktm::test::temp_dir dir;
   auto f = posix_file::open(dir.file("shared"), open_mode::create_new);
   REQUIRE(f);

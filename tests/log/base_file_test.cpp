@@ -89,7 +89,7 @@ TEST_CASE("a forged copy with a valid checksum but bad fields is rejected field 
   CHECK(mlog::open(st, "l"));
 }
 
-TEST_CASE("a base file that is too short is corrupt, a missing one is not found") {
+TEST_CASE("a base file that is too short is corrupt; a missing one is not found") {
   memory_storage st;
   CHECK(mlog::open(st, "nope").code() == errc::not_found);
   auto d = st.open("x.blf", ktm::open_mode::create_new);

@@ -19,7 +19,7 @@ std::size_t max_payload(std::uint32_t block) {
 
 }  // namespace
 
-TEST_CASE("the automatic block size is 1 MiB where eight fit in a container, else 256 KiB halved until two fit") {
+TEST_CASE("the automatic block size is 1 MiB where eight fit in a container; else 256 KiB halved until two fit") {
   log_options o;
   CHECK(o.block_size == 0u);
   CHECK(o.effective_block_size() == 1u << 20);  // 16 MiB containers
@@ -42,7 +42,7 @@ TEST_CASE("the automatic block size is 1 MiB where eight fit in a container, els
   CHECK(o.effective_block_size() == 64u * 1024);
 }
 
-TEST_CASE("a container with no room for two blocks of 1 KiB is refused at create, as before") {
+TEST_CASE("a container with no room for two blocks of 1 KiB is refused at create; as before") {
   log_options o;
   o.container_size = 2048;
   memory_storage st;
@@ -51,7 +51,7 @@ TEST_CASE("a container with no room for two blocks of 1 KiB is refused at create
   CHECK(lg.error().code == errc::invalid_argument);
 }
 
-TEST_CASE("a log with the automatic block size takes a record as large as its blocks hold, and no larger") {
+TEST_CASE("a log with the automatic block size takes a record as large as its blocks hold; and no larger") {
   for (const std::uint32_t container : {1u << 20, 16u << 20}) {
     log_options o;
     o.container_size = container;

@@ -182,7 +182,7 @@ int crash_sessions(Setup&& setup) {
 
 }  // namespace
 
-TEST_CASE("two free containers never claim the same successor, whatever crash recycling and growing meet") {
+TEST_CASE("two free containers never claim the same successor; whatever crash recycling and growing meet") {
   const int crashed = crash_sessions([](fstore&) {});
   CHECK(crashed >= static_cast<int>(seeds()));
 }

@@ -66,7 +66,7 @@ bool have_fold() {
 
 }  // namespace
 
-TEST_CASE("the fold constants are x^e mod P, reflected and shifted by one") {
+TEST_CASE("the fold constants are x^e mod P; reflected and shifted by one") {
   // x^32 mod P is P's low part; x^31 is the top bit, reflected to bit 0
   CHECK(d::crc32c_fold_constant(31) == std::uint64_t{1} << 1);
   CHECK(d::crc32c_fold_constant(0) == std::uint64_t{1} << 32);

@@ -132,7 +132,7 @@ TEST_CASE("a crash at any call of create leaves a complete log or one that is cr
   crash_every_call(false);
 }
 
-TEST_CASE("a crash at any call of create, with unsynced directory operations lost, leaves no half log") {
+TEST_CASE("a crash at any call of create; with unsynced directory operations lost; leaves no half log") {
   crash_every_call(true);
 }
 
@@ -165,7 +165,7 @@ TEST_CASE("a damaged base file holding data is not taken for leftovers") {
   CHECK(again.code() == errc::already_exists);
 }
 
-TEST_CASE("over posix files, a zero-length base file left by a crashed create is no log, and create replaces it") {
+TEST_CASE("over posix files; a zero-length base file left by a crashed create is no log; and create replaces it") {
   ktm::test::temp_dir dir;
   ktm::io::posix_storage st(dir.path().string());
   using plog = ktm::log::log<ktm::io::posix_storage>;
@@ -193,7 +193,7 @@ TEST_CASE("a staged base file without its rename is reported as an incomplete lo
   check_works<mlog>(st, options());
 }
 
-TEST_CASE("over O_DIRECT files, an all-zero base file left by a crashed create is no log, and create replaces it") {
+TEST_CASE("over O_DIRECT files; an all-zero base file left by a crashed create is no log; and create replaces it") {
   ktm::test::temp_dir dir;
   ktm::io::direct_storage st(dir.path().string());
   using dlog = ktm::log::log<ktm::io::direct_storage>;

@@ -91,7 +91,7 @@ TEST_CASE("a log reopened after a session at the last epoch keeps the records it
   CHECK(ktm::test::as_string(r->payload) == "y");
 }
 
-TEST_CASE("a log with no epoch left opens read-only, refuses every write and stays reopenable") {
+TEST_CASE("a log with no epoch left opens read-only; refuses every write and stays reopenable") {
   // the newest copy only (as the fuzzer found it), or both copies
   for (int k : {-1, 2}) {
     INFO((k == 2 ? "both copies" : "the newest copy") << " name the last epoch");

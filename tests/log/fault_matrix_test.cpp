@@ -227,7 +227,7 @@ TEST_CASE("row 2: a crash losing all or a random subset of unflushed writes keep
   CHECK(acked_found > 100);
 }
 
-TEST_CASE("row 4: a torn or garbage last write is cut and reported, earlier records survive") {
+TEST_CASE("row 4: a torn or garbage last write is cut and reported; earlier records survive") {
   int damaged_reports = 0;
   for (std::uint64_t seed = 1; seed <= 60; ++seed) {
     INFO("seed " << seed);
@@ -293,7 +293,7 @@ TEST_CASE("row 4: garbage in the appended region beyond the durable end is never
   }
 }
 
-TEST_CASE("row 4: damage to a neighbouring sector of acknowledged data is detected, never silently applied") {
+TEST_CASE("row 4: damage to a neighbouring sector of acknowledged data is detected; never silently applied") {
   int detected = 0;
   for (std::uint64_t seed = 1; seed <= 40; ++seed) {
     INFO("seed " << seed);
@@ -462,7 +462,7 @@ void row7_workload(fstore& st, row7_outcome& out, IoFailed&& io_failed) {
 
 }  // namespace
 
-TEST_CASE("row 7: EIO or ENOSPC at every I/O call, once or persistent, is never acknowledged and loses nothing") {
+TEST_CASE("row 7: EIO or ENOSPC at every I/O call; once or persistent; is never acknowledged and loses nothing") {
   std::uint64_t calls = 0, dir_calls = 0;
   {
     auto st = make_store();

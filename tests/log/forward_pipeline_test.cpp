@@ -169,7 +169,7 @@ TEST_CASE("a long forward read yields the same records with the helper thread as
   CHECK(with == without);
 }
 
-TEST_CASE("damage far into a long forward read stops it where a read without the helper stops, with the same error") {
+TEST_CASE("damage far into a long forward read stops it where a read without the helper stops; with the same error") {
   filled_log<memory_storage> f(memory_storage(), 30000);
   const lsn at = f.as[17000];  // well past the first MiB
   const std::string file = f.file_of(17000);
@@ -215,7 +215,7 @@ TEST_CASE("a read error far into a long forward read is reported as a read witho
   CHECK(with == without);
 }
 
-TEST_CASE("long forward reads left at any point, many at once, stop their helpers cleanly") {
+TEST_CASE("long forward reads left at any point; many at once; stop their helpers cleanly") {
   filled_log<memory_storage> f(memory_storage(), 30000);
   auto lg = mlog::open(f.st, "l", options(true));
   REQUIRE(lg);

@@ -59,7 +59,7 @@ TEST_CASE("a base file naming an epoch near 2^32 is corrupt and open does not ha
   CHECK(ktm::test::read_all(*lg->open_stream("a")) == std::vector<std::string>{"x"});
 }
 
-TEST_CASE("opening with max_containers above the format limit is refused, never written") {
+TEST_CASE("opening with max_containers above the format limit is refused; never written") {
   memory_storage st;
   { auto lg = mlog::create(st, "l", ktm::test::small_log_options()); }
   log_options o;
@@ -159,7 +159,7 @@ TEST_CASE("reserve grows the log like append does") {
   CHECK(ma->reserve(1, 1 << 20).code() == errc::log_full);
 }
 
-TEST_CASE("reserve asks the log-full callback, and reports a tail still pinned") {
+TEST_CASE("reserve asks the log-full callback; and reports a tail still pinned") {
   memory_storage st;
   auto o = ktm::test::medium_log_options();
   std::optional<ktm::log::stream<memory_storage>> s;
@@ -232,7 +232,7 @@ struct switched_log {
 };
 }  // namespace
 
-TEST_CASE("a damaged header of the container the log moved into is damage, not a clean end") {
+TEST_CASE("a damaged header of the container the log moved into is damage; not a clean end") {
   for (int blocks = 1; blocks <= 2; ++blocks) {
     INFO(blocks << " forced block(s) in the damaged container");
     switched_log sl(blocks);

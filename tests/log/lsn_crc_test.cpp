@@ -10,7 +10,7 @@
 
 using ktm::log::lsn;
 
-TEST_CASE("an LSN packs container, block offset and record number") {
+TEST_CASE("an LSN packs container; block offset and record number") {
   lsn l(0x12345678u, 0x7abcde, 0x1ff);
   CHECK(l.container() == 0x12345678u);
   CHECK(l.block_offset() == 0x7abcdeu);
@@ -20,7 +20,7 @@ TEST_CASE("an LSN packs container, block offset and record number") {
   CHECK(l.block_start() == lsn(0x12345678u, 0x7abcde, 0));
 }
 
-TEST_CASE("LSNs are ordered by container, then offset, then record") {
+TEST_CASE("LSNs are ordered by container; then offset; then record") {
   CHECK(lsn(1, 0, 511) < lsn(1, 1, 0));
   CHECK(lsn(1, lsn::max_offset, 511) < lsn(2, 1, 0));
   CHECK(lsn(3, 5, 1) == lsn(3, 5, 1));
@@ -50,7 +50,7 @@ TEST_CASE("CRC32C matches the known vectors") {
   CHECK(crc32c("", 0) == 0u);
 }
 
-TEST_CASE("the portable and the default CRC32C agree, and extending equals one pass") {
+TEST_CASE("the portable and the default CRC32C agree; and extending equals one pass") {
   std::mt19937 g(7);
   std::vector<unsigned char> d(10007);
   for (auto& b : d) b = static_cast<unsigned char>(g());
@@ -62,7 +62,7 @@ TEST_CASE("the portable and the default CRC32C agree, and extending equals one p
   }
 }
 
-TEST_CASE("record CRCs checked three at a time agree with one at a time, for record lengths 32 to 72") {
+TEST_CASE("record CRCs checked three at a time agree with one at a time; for record lengths 32 to 72") {
   namespace rh = ktm::log::format::rh;
   std::mt19937 g(11);
   // a body of records of lengths 32..32+40, each length in many triples

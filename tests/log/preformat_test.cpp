@@ -97,7 +97,7 @@ TEST_CASE("without preformatting a new container gets only its header written be
   CHECK(seen.covered(container_file_name("p", 1), o.container_size) == o.io_align);
 }
 
-TEST_CASE("a container the log adds when it grows is preformatted too, and the log reads back across it") {
+TEST_CASE("a container the log adds when it grows is preformatted too; and the log reads back across it") {
   auto o = preformatted(ktm::test::growing_log_options());
   fstore st(memory_storage(), std::make_shared<fault_controller>());
   first_writes seen;
@@ -120,7 +120,7 @@ TEST_CASE("a container the log adds when it grows is preformatted too, and the l
   CHECK(ktm::test::read_all(*lg->open_stream("a")) == appended);
 }
 
-TEST_CASE("a write that fails while a container is preformatted fails the create, names the offset, and a retry succeeds") {
+TEST_CASE("a write that fails while a container is preformatted fails the create; names the offset; and a retry succeeds") {
   auto o = preformatted(ktm::test::small_log_options());
   o.container_size = 3u << 20;
   o.block_size = 8192;
@@ -168,7 +168,7 @@ std::optional<bool> has_unwritten_extent(const std::string& path) {
 }
 }  // namespace
 
-TEST_CASE("on a file system, a preformatted container has no unwritten extents left") {
+TEST_CASE("on a file system; a preformatted container has no unwritten extents left") {
   ktm::test::temp_dir dir;
   ktm::io::posix_storage st(dir.path().string());
   auto o = preformatted(ktm::test::medium_log_options());

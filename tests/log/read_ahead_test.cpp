@@ -47,7 +47,7 @@ struct filled_log {
 
 }  // namespace
 
-TEST_CASE("a forward read across read-ahead windows and containers returns every record once, in order") {
+TEST_CASE("a forward read across read-ahead windows and containers returns every record once; in order") {
   filled_log f(30000, 7);
   auto& [st, lg, s, ls] = f;
   REQUIRE(ls.back().container() >= ls.front().container() + 2);  // more than two containers, several windows each
@@ -100,7 +100,7 @@ TEST_CASE("a damaged block inside a read-ahead window stops a forward read there
   }
 }
 
-TEST_CASE("a long forward read stops at the third or fifth record of a block whose checksum fails, with the block's LSN") {
+TEST_CASE("a long forward read stops at the third or fifth record of a block whose checksum fails; with the block's LSN") {
   filled_log f(9000, 7);
   auto& [st, lg, s, ls] = f;  // blocks of 7 records
   // the third and the fifth record of a block far into the log (records

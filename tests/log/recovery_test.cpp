@@ -290,7 +290,7 @@ TEST_CASE("a log cut at every byte offset opens per its mode and never reads pas
   CHECK(cut_tails[0] == cut_tails[2]);
 }
 
-TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file, or incomplete_log when empty") {
+TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file; or incomplete_log when empty") {
   small_log sl;
   const std::size_t n = ktm::test::bytes_of(sl.st, "l.blf").size();
   for (std::size_t cut = 0; cut < n; cut += (cut < 1024 || cut > n - 1024) ? 1 : 97) {
@@ -301,7 +301,7 @@ TEST_CASE("a base file cut at every byte offset is a clean corrupt_base_file, or
   }
 }
 
-TEST_CASE("a bit flip at every byte of a small log is caught, never silently applied") {
+TEST_CASE("a bit flip at every byte of a small log is caught; never silently applied") {
   // Two images of the same five blocks: after a crash (the base file's head
   // is before them: open scans them all) and after a clean close (the head
   // is past them: only absolute_consistency's open reads them; in the other

@@ -127,7 +127,7 @@ TEST_CASE("reservations beyond the log's room are refused with log_full") {
   CHECK(n < 20);
 }
 
-TEST_CASE("reserved records fit once ordinary appends have filled the log, forced or not") {
+TEST_CASE("reserved records fit once ordinary appends have filled the log; forced or not") {
   // The log's room is taken by the open block's bytes so far and by each
   // record's sectors, trailers and the seal's rounding; a forced record
   // seals a block of its own. Every reserved append must still fit.
@@ -164,7 +164,7 @@ TEST_CASE("reserved records fit once ordinary appends have filled the log, force
   CHECK(failed == 0);
 }
 
-TEST_CASE("reserved appends never find the log full, among random appends and forces of two writers") {
+TEST_CASE("reserved appends never find the log full; among random appends and forces of two writers") {
   int reserved_appends = 0, failed = 0;
   for (std::uint64_t seed = 1; seed <= 150; ++seed) {
     std::mt19937_64 rng(seed);
@@ -214,7 +214,7 @@ TEST_CASE("reserved appends never find the log full, among random appends and fo
   CHECK(failed == 0);
 }
 
-TEST_CASE("a reservation adds up and releases in parts, and the room comes back") {
+TEST_CASE("a reservation adds up and releases in parts; and the room comes back") {
   memory_storage st;
   log_options o;
   o.block_size = 8192;
@@ -259,7 +259,7 @@ TEST_CASE("flush_to_lsn makes records durable and returns the next unflushed LSN
   CHECK(ktm::test::read_all(*s2) == std::vector<std::string>{"a", "b"});
 }
 
-TEST_CASE("queued records not flushed are lost in a crash, forced ones are not") {
+TEST_CASE("queued records not flushed are lost in a crash; forced ones are not") {
   memory_storage st;
   auto lg = mlog::create(st, "l", ktm::test::medium_log_options());
   auto s = lg->create_stream("a");

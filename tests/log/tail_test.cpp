@@ -118,7 +118,7 @@ TEST_CASE("a tail pinned by an old record is reported with its stream and LSN") 
   CHECK(mb->append(rec(3000)));
 }
 
-TEST_CASE("containers are added and removed, never below two or while active") {
+TEST_CASE("containers are added and removed; never below two or while active") {
   memory_storage st;
   auto lg = mlog::create(st, "l", ktm::test::medium_log_options());
   CHECK(lg->remove_container(1).code() == errc::too_few_containers);

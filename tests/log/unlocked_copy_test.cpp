@@ -89,7 +89,7 @@ void check_streams(Log& lg) {
 
 }  // namespace
 
-TEST_CASE("large and small records from many threads, with forces sealing blocks meanwhile, read back whole and in order (memory)") {
+TEST_CASE("large and small records from many threads; with forces sealing blocks meanwhile; read back whole and in order (memory)") {
   memory_storage st;
   {
     auto lg = mlog::create(st, "l", options());
@@ -102,7 +102,7 @@ TEST_CASE("large and small records from many threads, with forces sealing blocks
   check_streams(*lg);
 }
 
-TEST_CASE("large and small records from many threads read back whole after a reopen over files, with the writer thread") {
+TEST_CASE("large and small records from many threads read back whole after a reopen over files; with the writer thread") {
   ktm::test::temp_dir dir;
   ktm::io::posix_storage st(dir.path().string());
   using plog = ktm::log::log<ktm::io::posix_storage>;

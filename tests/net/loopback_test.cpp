@@ -65,7 +65,7 @@ bool eventually(Pred pred) {
 
 }  // namespace
 
-TEST_CASE("a message sent to a peer's TM reaches the receiver attached there, unchanged") {
+TEST_CASE("a message sent to a peer's TM reaches the receiver attached there; unchanged") {
   pair_of_transports p;
   auto m = message(superior_message_kind::outcome, p.tm_a, p.tm_b, 42);
   m.outcome = ktm::tm::transaction_outcome::committed;
@@ -137,7 +137,7 @@ TEST_CASE("a message for a TM no receiver is attached for is dropped and counted
   CHECK(eventually([&] { return p.b.counters().received == 1; }));
 }
 
-TEST_CASE("a peer nobody listens for makes sends fail with disconnected, within bounded time") {
+TEST_CASE("a peer nobody listens for makes sends fail with disconnected; within bounded time") {
   int dead_port = 0;
   {
     grpc_transport gone;
@@ -207,7 +207,7 @@ TEST_CASE("detach from inside the receiver's own receive() returns") {
   CHECK(t.send(message(superior_message_kind::commit, guid::generate(), tm)) == make_error_code(errc::disconnected));
 }
 
-TEST_CASE("malformed messages and replayed batches from the network are dropped and counted, never delivered") {
+TEST_CASE("malformed messages and replayed batches from the network are dropped and counted; never delivered") {
   pair_of_transports p;
   auto channel = grpc::CreateChannel(p.b.address(), grpc::InsecureChannelCredentials());
   auto stub = wire::superior_link::NewStub(channel);

@@ -89,7 +89,7 @@ struct parent_and_echo {
 
 }  // namespace
 
-TEST_CASE("messages to a TM in another process are answered, in order") {
+TEST_CASE("messages to a TM in another process are answered; in order") {
   parent_and_echo p;
   auto& [t, c, parent_tm, echo_tm, port, child] = p;
   const std::size_t before = c.messages().size();
@@ -104,7 +104,7 @@ TEST_CASE("messages to a TM in another process are answered, in order") {
   }
 }
 
-TEST_CASE("a peer process killed with SIGKILL makes sends fail with disconnected; restarted on its port, it is reached again") {
+TEST_CASE("a peer process killed with SIGKILL makes sends fail with disconnected; restarted on its port; it is reached again") {
   parent_and_echo p;
   auto& [t, c, parent_tm, echo_tm, port, child] = p;
 

@@ -83,7 +83,7 @@ TEST_CASE("a GUID field that is not sixteen bytes is rejected") {
   }
 }
 
-TEST_CASE("an outcome that is not committed, aborted or undetermined is rejected") {
+TEST_CASE("an outcome that is not committed; aborted or undetermined is rejected") {
   for (const std::uint32_t outcome : {3u, 4u, 255u, 0x80000000u}) {
     auto w = valid_wire();
     w.set_kind(5);

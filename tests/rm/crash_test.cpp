@@ -193,7 +193,7 @@ void map_workload(TM& tm, map_t& map, fstore& st, std::mt19937_64& rng, std::uin
 
 }  // namespace
 
-TEST_CASE("after a crash the recovered map equals the committed state of the TM's log (TM log apart, forced prepares)") {
+TEST_CASE("after a crash the recovered map equals the committed state of the TM's log (TM log apart; forced prepares)") {
   using tm_type = kt::basic_transaction_manager<kt::with_log<ktm::test::memory_log>, kt::with_storage<kt::static_storage<map_t>>>;
   int acknowledged = 0;
   for (std::uint64_t seed = 1; seed <= 40; ++seed) {

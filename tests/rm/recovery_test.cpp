@@ -193,7 +193,7 @@ TEST_CASE("recovering twice gives the same store and the same transactions in do
   CHECK(r2.cl->recover().code() == errc::invalid_state);
 }
 
-TEST_CASE("a checkpoint snapshots the store, moves the base and bounds the recovery scan") {
+TEST_CASE("a checkpoint snapshots the store; moves the base and bounds the recovery scan") {
   memory_storage io;
   first_run e(io);
   model m;

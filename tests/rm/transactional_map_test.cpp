@@ -209,7 +209,7 @@ TEST_CASE_METHOD(map_world, "commit and rollback notifications are idempotent an
   CHECK(e.map->put(rolled, "c", "1").code() == errc::transaction_aborted);
 }
 
-TEST_CASE("a prepared transaction survives a restart in doubt, holds its locks, and a redelivered COMMIT applies it once") {
+TEST_CASE("a prepared transaction survives a restart in doubt; holds its locks; and a redelivered COMMIT applies it once") {
   kr::transactional_map_options o;
   o.lock_timeout = 20ms;
   map_env e(o);
@@ -279,7 +279,7 @@ TEST_CASE_METHOD(map_world, "prepare sets the prepare LSN as the enlistment's re
   CHECK(kr::decode_record(rec->payload, rec->at)->kind == kr::change_kind::prepare);
 }
 
-TEST_CASE("with the TM's stream in the same multiplexed log, a queued prepare costs no flush: one device flush per commit") {
+TEST_CASE("with the TM's stream in the same multiplexed log; a queued prepare costs no flush: one device flush per commit") {
   memory_storage io;
   auto opts = ktm::test::rm_log_options();
   opts.grow = true;
@@ -311,7 +311,7 @@ TEST_CASE("with the TM's stream in the same multiplexed log, a queued prepare co
   }
 }
 
-TEST_CASE("concurrent transfers with lock timeouts and retries keep the total, and recovery agrees") {
+TEST_CASE("concurrent transfers with lock timeouts and retries keep the total; and recovery agrees") {
   kr::transactional_map_options o;
   o.lock_timeout = 5ms;
   o.prepare = kr::durability::queue_only;

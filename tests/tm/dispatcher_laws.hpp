@@ -27,7 +27,7 @@ void check_dispatcher_laws(TM& tm, rm_a& a, rm_b& b) {
   a.clear();
   b.clear();
 
-  SECTION("law: a commit delivers each phase once, in order, to each RM") {
+  SECTION("law: a commit delivers each phase once and in order to each RM") {
     for (int i = 0; i < 20; ++i) {
       a.clear();
       b.clear();

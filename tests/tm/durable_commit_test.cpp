@@ -64,7 +64,7 @@ static_assert(kt::check_log_backend<kt::durable_log_for<memory_storage>>());
 static_assert(std::is_same_v<kt::durable_transaction_manager<memory_storage, kt::with_recovery<kt::replay_recovery<7>>>::recovery_type,
                              kt::replay_recovery<7>>);
 
-TEST_CASE("a durable commit forces a commit record naming the prepared durable RM, then queues an end record") {
+TEST_CASE("a durable commit forces a commit record naming the prepared durable RM; then queues an end record") {
   env e;
   auto tx = e.tm->begin();
   auto h1 = tx.enlist(*e.rm, kt::default_mask, kt::enlistment_key(42));
@@ -228,7 +228,7 @@ TEST_CASE("a durable commit whose every durable RM answers read-only writes no r
   CHECK(e.flushes() - before == 1);
 }
 
-TEST_CASE("a checkpoint writes a restart area stamped with the TM id and clock, and moves the base past ended transactions") {
+TEST_CASE("a checkpoint writes a restart area stamped with the TM id and clock; and moves the base past ended transactions") {
   env e;
   for (int i = 0; i < 3; ++i) {
     auto tx = e.tm->begin();

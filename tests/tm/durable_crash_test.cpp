@@ -28,7 +28,7 @@ using namespace fault_journal;
 std::error_code code(errc e) { return ktm::make_error_code(e); }
 }  // namespace
 
-TEST_CASE("a commit whose forced commit record fails is not acknowledged, rolls back, and the TM fails stop") {
+TEST_CASE("a commit whose forced commit record fails is not acknowledged; rolls back; and the TM fails stop") {
   fault_storage st{memory_storage{}};
   const guid rm_id = guid::generate();
   guid failed_tx;

@@ -71,7 +71,7 @@ guid commit_one(tm_t& tm, rm_t& rm, std::uint64_t* clock = nullptr) {
 
 }  // namespace
 
-TEST_CASE("after a crash a committed transaction whose end record was lost is redelivered: RECOVER, COMMIT, LAST_RECOVER") {
+TEST_CASE("after a crash a committed transaction whose end record was lost is redelivered: RECOVER; COMMIT; LAST_RECOVER") {
   world w;
   w.start(true);
   REQUIRE(w.tm->recover());
@@ -126,7 +126,7 @@ TEST_CASE("after a crash a committed transaction whose end record was lost is re
   CHECK(w.tm->recovered_outcome(done) == kt::transaction_outcome::committed);  // still in the stream
 }
 
-TEST_CASE("recovery of a new, empty stream succeeds with clock 1 and nothing in doubt; recover twice is refused") {
+TEST_CASE("recovery of a new; empty stream succeeds with clock 1 and nothing in doubt; recover twice is refused") {
   world w;
   w.start(true);
   auto r = w.tm->recover();
@@ -183,7 +183,7 @@ TEST_CASE("restart areas keep the TM's stream bounded; without them the log fill
   }
 }
 
-TEST_CASE("rollforward recovers only the commits up to the clock, and again further; a volatile TM refuses it") {
+TEST_CASE("rollforward recovers only the commits up to the clock; and again further; a volatile TM refuses it") {
   world w;
   w.start(true);
   REQUIRE(w.tm->recover());

@@ -58,7 +58,7 @@ TEST_CASE("an end record closes its commit whether it is the newest entry or far
   CHECK(oc.take().empty());
 }
 
-TEST_CASE("random commits and ends, many left open across window spills, match a simple model") {
+TEST_CASE("random commits and ends; many left open across window spills; match a simple model") {
   for (std::uint32_t seed : {1u, 2u, 3u}) {
     INFO("seed " << seed);
     std::mt19937_64 rng(seed);
@@ -95,7 +95,7 @@ TEST_CASE("random commits and ends, many left open across window spills, match a
   }
 }
 
-TEST_CASE("a UOW committed twice and never ended is taken once, with its later commit record") {
+TEST_CASE("a UOW committed twice and never ended is taken once; with its later commit record") {
   open_commits<std::uint64_t> oc;
   const guid twice = guid::generate();
   oc.add(twice, 10, 0);

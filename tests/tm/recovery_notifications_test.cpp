@@ -221,15 +221,15 @@ void recovery_goes_through(const char* name) {
 
 }  // namespace
 
-TEST_CASE("recovery notifications go through the inline dispatcher, in the calling thread, before TM_ONLINE") {
+TEST_CASE("recovery notifications go through the inline dispatcher; in the calling thread; before TM_ONLINE") {
   recovery_goes_through<kt::inline_dispatcher>("inline");
 }
 
-TEST_CASE("recovery notifications go through the queued dispatcher: the RM pulls RECOVER, COMMIT, LAST_RECOVER in order") {
+TEST_CASE("recovery notifications go through the queued dispatcher: the RM pulls RECOVER; COMMIT; LAST_RECOVER in order") {
   recovery_goes_through<kt::queued_dispatcher>("queued");
 }
 
-TEST_CASE("recovery notifications go through the thread pool dispatcher, one handler after the other, in order") {
+TEST_CASE("recovery notifications go through the thread pool dispatcher; one handler after the other; in order") {
   recovery_goes_through<kt::thread_pool_dispatcher<3>>("thread pool");
 }
 
@@ -256,7 +256,7 @@ TEST_CASE("a TM destroyed before its RM pulled the recovery notifications leaves
   CHECK(ev[1].kind == kt::notify::tm_online);
 }
 
-TEST_CASE("through a thread pool TM, the transactional map commits what the TM redelivers and aborts the rest at LAST_RECOVER") {
+TEST_CASE("through a thread pool TM; the transactional map commits what the TM redelivers and aborts the rest at LAST_RECOVER") {
   using map_t = ktm::rm::transactional_map<fault_storage>;
   using mtm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::dynamic_storage>,
                                                 kt::with_dispatcher<kt::thread_pool_dispatcher<2>>>;
@@ -341,7 +341,7 @@ static_assert(!kt::recovery_progress_callback<no_call_operator>);
 static_assert(!kt::recovery_progress_callback<zero_interval>);
 static_assert(!kt::recovery_progress_callback<needs_argument>);
 
-TEST_CASE("a progress callback in the recovery policy reports records, transactions and bytes every N records, then done") {
+TEST_CASE("a progress callback in the recovery policy reports records; transactions and bytes every N records; then done") {
   using ptm_t = kt::durable_transaction_manager<fault_storage, kt::with_storage<kt::static_storage<plain_durable_rm>>,
                                                 kt::with_recovery<kt::replay_recovery<0, keep_progress>>>;
   fault_storage st{memory_storage{}};

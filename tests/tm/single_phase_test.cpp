@@ -43,7 +43,7 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "two live enlistments use two phases e
 
 TEST_CASE_METHOD(two_rm_world<static_tm>, "a single_phase_reject falls back to two phases at once") {
   SECTION("returned") { a.answer(notify::single_phase_commit, reply::reject()); }
-  SECTION("through the enlistment, later") { a.answer(notify::single_phase_commit, reply::later()); }
+  SECTION("through the enlistment; later") { a.answer(notify::single_phase_commit, reply::later()); }
   auto tx = tm.begin();
   auto ea = tx.enlist(a, spc_mask);
   auto fut = tx.commit_async();

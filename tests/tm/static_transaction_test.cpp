@@ -248,7 +248,7 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "the lone enlistment that asks for it 
     CHECK(a.kinds() == kinds{notify::single_phase_commit, notify::preprepare, notify::prepare, notify::commit});
     CHECK(tx.status_of(a) == enlistment_status::committed);
   }
-  SECTION("later: a protocol error, and the RM is told to roll back") {
+  SECTION("later: a protocol error; and the RM is told to roll back") {
     a.answer(notify::single_phase_commit, reply::later());
     CHECK(tx.commit().code() == ktm::errc::transaction_aborted);
     CHECK(tx.protocol_errors() == 1);

@@ -20,7 +20,7 @@ using tm_t = kt::superior_transaction_manager<kt::with_transport<kt::in_process_
 
 }  // namespace
 
-TEST_CASE("threads committing across a superior and two subordinates at once all commit, each RM once per transaction") {
+TEST_CASE("threads committing across a superior and two subordinates at once all commit; each RM once per transaction") {
   trio<tm_t, kt::in_process_transport> w;
   // named references, not a structured binding: clang 14 cannot capture one in a lambda
   auto& top = w.top;

@@ -42,7 +42,7 @@ int rounds_from_env() {
 
 }  // namespace
 
-TEST_CASE("with messages lost, duplicated and delayed at random, every transaction resolves atomically") {
+TEST_CASE("with messages lost; duplicated and delayed at random; every transaction resolves atomically") {
   const int seeds = rounds_from_env();
   int committed = 0, aborted = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
@@ -117,7 +117,7 @@ TEST_CASE("a duplicated message at every step is answered as the first and chang
   CHECK(t.protocol_errors() == 0);
 }
 
-TEST_CASE("a send that fails is repaired by the sender's next tick, at every step of the protocol") {
+TEST_CASE("a send that fails is repaired by the sender's next tick; at every step of the protocol") {
   for (std::size_t step = 0; step < 6; ++step) {
     INFO("failing the send of message " << step);
     trio<tm_t, fault_transport> w;

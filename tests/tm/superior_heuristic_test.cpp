@@ -52,7 +52,7 @@ TEST_CASE("a TM with a superior transport needs an in-doubt policy in its recove
   STATIC_REQUIRE(std::is_same_v<kt::replay_recovery<>::indoubt_policy, kt::wait_in_doubt>);
 }
 
-TEST_CASE("a durable subordinate in doubt commits alone after the policy's delay; callback, counter and query report it") {
+TEST_CASE("a durable subordinate in doubt commits alone after the policy's delay; callback; counter and query report it") {
   using leaf_t = leaf_tm_with<kt::heuristic_commit_after<1000>>;
   durable_world<leaf_t> w(11);
   auto& [bus, top, leaf] = w;
@@ -142,7 +142,7 @@ TEST_CASE("a live subordinate whose superior's COMMIT is late rolls back alone a
   CHECK(top.tick() == 0);
 }
 
-TEST_CASE("with wait_in_doubt a subordinate never decides alone, however long it waits") {
+TEST_CASE("with wait_in_doubt a subordinate never decides alone; however long it waits") {
   fault_transport bus(13);
   volatile_tm top{bus}, leaf{bus};
   rm_b leaf_rm;

@@ -47,7 +47,7 @@ const std::vector<kt::notify> two_phase{kt::notify::preprepare, kt::notify::prep
 
 }  // namespace
 
-TEST_CASE("a commit at the root of three nested TMs reaches the leaf's RMs, in two phases at every level") {
+TEST_CASE("a commit at the root of three nested TMs reaches the leaf's RMs; in two phases at every level") {
   chain c;
   chain_tx x(c);
   auto& [r, m, l] = x;
@@ -82,7 +82,7 @@ TEST_CASE("a leaf RM's rollback in three nested TMs rolls every level back") {
   CHECK(c.middle_rm.rollbacks == 1);
 }
 
-TEST_CASE("a commit request at the leaf climbs to the root, whose commit reaches every level") {
+TEST_CASE("a commit request at the leaf climbs to the root; whose commit reaches every level") {
   chain c;
   chain_tx x(c);
   auto& [r, m, l] = x;

@@ -140,7 +140,7 @@ TEST_CASE("a transaction has one superior: a second gets superior_exists") {
   REQUIRE(t.rollback());
 }
 
-TEST_CASE("a superior cannot enlist after the subordinate's client decided, nor with another UOW") {
+TEST_CASE("a superior cannot enlist after the subordinate's client decided; nor with another UOW") {
   trio<inline_tm, kt::in_process_transport> w;
   auto t = w.top.begin();
   auto other = w.left.begin();
@@ -181,7 +181,7 @@ TEST_CASE("a client's commit on a subordinate reaches the superior as COMMIT_REQ
   CHECK(w.top_rm.commits == 1);
 }
 
-TEST_CASE("a subordinate's commit_async completes with the outcome the superior decides, rollback included") {
+TEST_CASE("a subordinate's commit_async completes with the outcome the superior decides; rollback included") {
   trio<pumped_tm, fault_transport> w;
   linked_pair<decltype(w.top)> p(w.top, w.left, no_rm<rm_a>(), &w.left_rm);
   auto& t = p.top;
@@ -236,7 +236,7 @@ TEST_CASE("a prepared RM asks for the outcome with REQUEST_OUTCOME and gets the 
   CHECK(w.left.in_doubt_count() == 0);
 }
 
-TEST_CASE("an undecided superior answers an outcome request with undetermined, a rolled back one with aborted") {
+TEST_CASE("an undecided superior answers an outcome request with undetermined; a rolled back one with aborted") {
   trio<pumped_tm, fault_transport> w;
   linked_pair<decltype(w.top)> p(w.top, w.left, &w.top_rm, &w.left_rm);
   auto& t = p.top;

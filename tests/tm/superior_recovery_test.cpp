@@ -242,10 +242,10 @@ static void pool_subordinate_in_doubt(std::uint64_t seed, bool answer_after_indo
   CHECK(top.book.get(uow) == ledger_state::committed);
 }
 
-TEST_CASE("an in-doubt subordinate recovered under a thread pool gets its superior's COMMIT, after INDOUBT if it was sent") {
+TEST_CASE("an in-doubt subordinate recovered under a thread pool gets its superior's COMMIT; after INDOUBT if it was sent") {
   pool_subordinate_in_doubt(9, false);
 }
 
-TEST_CASE("an outcome that reaches a recovered in-doubt subordinate after INDOUBT runs its RM's COMMIT through the thread pool, not in the thread that brought it") {
+TEST_CASE("an outcome that reaches a recovered in-doubt subordinate after INDOUBT runs its RM's COMMIT through the thread pool; not in the thread that brought it") {
   pool_subordinate_in_doubt(10, true);
 }

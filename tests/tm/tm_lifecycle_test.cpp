@@ -7,7 +7,7 @@ using namespace ktm::tm;
 using namespace ktm::test;
 using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
 
-TEST_CASE("a TM has a guid identity, given or generated") {
+TEST_CASE("a TM has a guid identity; given or generated") {
   rm_a a;
   rm_b b;
   static_tm t1{a, b}, t2{a, b};

@@ -16,7 +16,7 @@ using namespace ktm::test;
 using static_tm = volatile_transaction_manager<with_storage<static_storage<rm_a, rm_b>>>;
 using dynamic_tm = volatile_transaction_manager<with_storage<dynamic_storage>>;
 
-TEST_CASE("a fresh clock reads 1, advances by one and max-merges") {
+TEST_CASE("a fresh clock reads 1; advances by one and max-merges") {
   atomic_virtual_clock c;
   CHECK(c.now() == 1);
   CHECK(c.advance() == 2);
