@@ -219,8 +219,11 @@ inline result<base_metadata> decode_base(std::span<const std::byte> copy, std::u
     e.restart = lsn(load64(s + se::restart));
     // base may equal the head (nothing appended since); it is not a record
     if (!(e.base.is_valid() && e.base <= head)) return bad(at + se::base);
-    if (!lsn_ok(e.last)) return bad(at + se::last);
-    if (!lsn_ok(e.restart) || e.restart > e.last) return bad(at + se::restart);
+    // below the base, last and restart name nothing the stream holds (no
+    // read goes there: before_base), so their containers may be recycled
+    auto held_ok = [&](lsn l) { return lsn_ok(l) || (l.is_valid() && l < e.base); };
+    if (!held_ok(e.last)) return bad(at + se::last);
+    if (!held_ok(e.restart) || e.restart > e.last) return bad(at + se::restart);
     m.streams.push_back(std::move(e));
   }
   return m;

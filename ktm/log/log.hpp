@@ -82,7 +82,8 @@ class log {
   lsn durable_lsn() const { return c_->durable_lsn(); }
 
   result<void> add_container() { return c_->add_container(); }
-  // Errors: too_few_containers, container_in_use (holds part of the active log).
+  // Errors: too_few_containers, container_in_use (holds part of the active
+  // log, or its room backs reservations).
   result<void> remove_container(std::uint32_t physical_id) { return c_->remove_container(physical_id); }
   std::vector<container_info> containers() const {
     std::vector<container_info> v;

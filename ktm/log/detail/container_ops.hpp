@@ -43,6 +43,8 @@ result<void> log_core<Io>::remove_container(std::uint32_t physical) {
   const std::uint32_t tl = std::min(persisted_tail_, tail_locked().container());
   if (!slot_free(*s, tl) || s->logical == next_pos_.container())
     return failure(errc::container_in_use, {}, s->file);
+  // its room backs reservations (available_locked counts every free slot)
+  if (available_locked() - free_container_room() < total_reserved_) return failure(errc::container_in_use, {}, s->file);
   std::string file = s->file;
   cs_.erase_physical(physical);
   KTM_TRY(persist_locked(lk));  // no longer recorded, then removed: a crash leaves at worst an unused file

@@ -91,6 +91,7 @@ inline std::int64_t record_room(const geometry& g, std::int64_t n) {
   return n + (n + 62) / 63 + record_fixed_room(g);
 }
 inline std::int64_t reservation_room(const geometry& g, std::int64_t records, std::int64_t bytes) {
+  if (records <= 0) return 0;  // bytes no record may use need no room
   return bytes + (bytes + 62) / 63 + records * (record_fixed_room(g) + 1);
 }
 
@@ -192,7 +193,7 @@ class log_core {
     if (s.deleted) return failure(errc::stream_not_found, {}, s.name);
     if (!new_base.is_valid() || new_base < s.base || new_base > end_lsn_locked())
       return failure(errc::invalid_argument, position::at_lsn(new_base.raw()), s.name);
-    if (new_base != s.base && !base_dirty_) {
+    if (new_base != s.base) {  // the latest advance counts: a base write since an earlier one lacks it
       base_dirty_ = true;
       base_dirty_gen_ = generation_;
     }
@@ -399,7 +400,8 @@ class log_core {
     for (auto& s : streams_) {
       lsn pin = lsn::invalid();
       if (!s->last.is_null() && s->last >= s->base) pin = s->base;
-      if (!s->restart.is_null()) pin = std::min(pin, s->restart);
+      // a restart area below the base is no longer the stream's (read_restart_area: before_base)
+      if (!s->restart.is_null() && s->restart >= s->base) pin = std::min(pin, s->restart);
       if (pin < t) {
         t = pin;
         if (who) *who = s->name;
@@ -417,6 +419,9 @@ class log_core {
   bool slot_free(const typename container_set<Io>::slot& s, std::uint32_t tail_container) const {
     return s.logical == format::no_logical || s.logical < tail_container;
   }
+  std::int64_t free_container_room() const {  // what one free container adds
+    return static_cast<std::int64_t>(geo_.container_size) - geo_.io_align - geo_.block_size;
+  }
   // Room the log has now (in containers that exist): reservations are
   // backed by it, so a reservation never depends on a later grow succeeding.
   // When short, reserve and append grow the log (log_options::grow). The
@@ -424,7 +429,7 @@ class log_core {
   // block_size before its container's end.
   std::int64_t available_locked() const {
     const std::uint32_t tl = tail_locked().container();
-    std::int64_t per = static_cast<std::int64_t>(geo_.container_size) - geo_.io_align - geo_.block_size;
+    const std::int64_t per = free_container_room();
     const std::int64_t open_bytes = open_ ? static_cast<std::int64_t>(geo_.sealed_size(builder_.used())) : 0;
     std::int64_t a = static_cast<std::int64_t>(geo_.container_size) -
                      static_cast<std::int64_t>(end_lsn_locked().block_byte_offset()) - open_bytes - geo_.block_size;
