@@ -10,8 +10,11 @@
 //     at a later flush), force (durable before it returns), use_reservation
 //     (takes one record and payload.size() bytes from this writer's
 //     reservation; errc::reservation_exceeded if it has not enough).
+//     undo_next: null or an earlier record of this stream (the undo chain).
 //     Errors: record_too_large, log_full / tail_pinned (see log_options),
-//     log_failed (fail-stop), stream_not_found (deleted).
+//     log_failed (fail-stop), stream_not_found (deleted), invalid_argument
+//     (a type that is not a client type; an undo_next that is not null and
+//     not at or below the stream's last record).
 //   reserve(records, bytes)   negative values release. When the log cannot
 //     promise the room it does what append does: grows (log_options::grow),
 //     then asks log_options::on_full once; errc::log_full (no grow, no

@@ -66,6 +66,31 @@ TEST_CASE("the undo-next chain skips the records it is told to skip") {
   CHECK(got == std::vector<std::string>{"c", "a"});
 }
 
+TEST_CASE("an undo-next link past the stream's last record is refused and nothing is appended") {
+  memory_storage st;
+  auto lg = mlog::create(st, "l", ktm::test::medium_log_options());
+  auto s = lg->create_stream("a");
+  auto other = lg->create_stream("b");
+  auto ma = s->marshalling_area();
+  auto mb = other->marshalling_area();
+  // no record yet: any link is forward
+  CHECK(ma->append(as_bytes("x"), record_type::data, append_flags::none, lsn(0, 1, 0)).code() ==
+        errc::invalid_argument);
+  auto a = ma->append(as_bytes("a"));
+  auto later = mb->append(as_bytes("b's"));  // above a's last record
+  REQUIRE((a && later));
+  auto refused = ma->append(as_bytes("y"), record_type::data, append_flags::force, *later);
+  CHECK(refused.code() == errc::invalid_argument);
+  CHECK(refused.error().where.value == later->raw());
+  CHECK(s->last_lsn() == *a);
+  // at or below the last record is a link
+  auto c = ma->append(as_bytes("c"), record_type::data, append_flags::none, *a);
+  REQUIRE(c);
+  std::vector<std::string> got;
+  for (const auto& r : s->read_forward()) got.push_back(as_string(r.payload));
+  CHECK(got == std::vector<std::string>{"a", "c"});
+}
+
 TEST_CASE("streams of a multiplexed log keep their own records and chains") {
   memory_storage st;
   auto lg = mlog::create(st, "l", ktm::test::medium_log_options());

@@ -80,6 +80,11 @@ result<lsn> log_core<Io>::append(writer_state& w, std::span<const std::byte> pay
     KTM_TRY(writable());
     stream_state& s = *w.s;
     if (s.deleted) return failure(errc::stream_not_found, {}, s.name);
+    // an undo-next link names an earlier record of the stream (one into
+    // another stream is not caught here: a read along it ends with
+    // corrupt_record)
+    if (!undo_next.is_null() && !(undo_next <= s.last))
+      return failure(errc::invalid_argument, position::at_lsn(undo_next.raw()), s.name);
     if (use_res && (w.reserved_records < 1 || w.reserved_bytes < len))
       return failure(errc::reservation_exceeded, {}, s.name);
     step st = step::done;
