@@ -9,6 +9,7 @@
 // destructor waits for it), so destroy it promptly after answering.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "ktm/tm/detail/rm_vtable.hpp"
 #include "ktm/tm/notification.hpp"
@@ -85,6 +87,37 @@ class notification_queue {
     return q;
   }
 
+  // For several pullers that run what they pull (thread_pool_dispatcher):
+  // the oldest notification whose enlistment has no delivery being run,
+  // which claims that enlistment until done(target()). So one enlistment's
+  // handlers run one at a time and in order (a ROLLBACK queued while its
+  // PREPARE runs waits for it); TM-wide notifications are not held.
+  template <class Rep, class Period>
+  std::optional<queued_notification> pop_unclaimed(std::chrono::duration<Rep, Period> timeout) {
+    std::unique_lock l(m_);
+    std::optional<queued_notification> out;
+    cv_.wait_for(l, timeout, [&] {
+      for (auto it = q_.begin(); it != q_.end(); ++it) {
+        if (it->e_ && std::find(claimed_.begin(), claimed_.end(), it->e_) != claimed_.end()) continue;
+        if (it->e_) claimed_.push_back(it->e_);
+        out.emplace(std::move(*it));
+        q_.erase(it);
+        return true;
+      }
+      return closed_;
+    });
+    return out;
+  }
+  // The delivery pop_unclaimed gave for e has run: e's next one may.
+  void done(const enlistment* e) {
+    if (!e) return;
+    {
+      std::lock_guard l(m_);
+      claimed_.erase(std::find(claimed_.begin(), claimed_.end(), e));
+    }
+    cv_.notify_all();
+  }
+
   // Drops the queued (not yet pulled) deliveries of transaction c, without
   // releasing them; returns how many (the caller accounts for them).
   std::size_t cancel(const transaction_core& c) {
@@ -120,6 +153,7 @@ class notification_queue {
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<queued_notification> q_;
+  std::vector<const enlistment*> claimed_;  // pop_unclaimed: being run
   bool closed_ = false;
 };
 

@@ -4,7 +4,9 @@
 //
 // Threads workers are started with the TM and joined when it is destroyed;
 // deliveries still queued then are run first. Handlers for different
-// enlistments of one transaction may run at the same time.
+// enlistments of one transaction may run at the same time; one
+// enlistment's handlers run one at a time, in the order they were
+// dispatched (notification_queue::pop_unclaimed).
 #pragma once
 
 #include <array>
@@ -51,8 +53,10 @@ class thread_pool_dispatcher {
  private:
   void run() {
     for (;;) {
-      if (auto q = queue_.pop(std::chrono::milliseconds(100))) {
+      if (auto q = queue_.pop_unclaimed(std::chrono::milliseconds(100))) {
+        const enlistment* e = q->target();
         q->run();
+        queue_.done(e);
       } else if (stopping_.load(std::memory_order_acquire) && queue_.size() == 0) {
         return;
       }

@@ -119,7 +119,7 @@ class transaction_core {
   // a superior endpoint that holds an enlistment across threads.
   void pin() noexcept {
     guard g(*this);
-    ++inflight_;
+    hand_off_locked();
   }
 
   // ---- superior TMs (ktm/tm/superior) ----
@@ -234,11 +234,24 @@ class transaction_core {
   // outstanding, and no thread but this one (its creator) ever locked it, so
   // the destructor needs no lock. done_ is read first: a foreign thread sets
   // foreign_ before it can set done_.
+  //
+  // A delivery or pin another thread holds (inflight_) is released under the
+  // lock by that thread, possibly after done_: so taking one marks the
+  // transaction foreign at once (hand_off_locked), or the creator could read
+  // foreign_ just before that thread's guard sets it and inflight_ just
+  // after it is decremented, and destroy the transaction under the guard.
   bool settled_on_creator_thread() const noexcept {
     return is_done() && !foreign_.load(std::memory_order_acquire) && creator_ == &detail::tl_holder &&
            pending_ == 0 && inflight_ == 0 && !timer_armed_;
   }
   ~transaction_core() = default;
+
+  // Another thread will hold and release this transaction (an asynchronous
+  // delivery, a pin): see settled_on_creator_thread.
+  void hand_off_locked() noexcept {
+    ++inflight_;
+    foreign_.store(true, std::memory_order_relaxed);
+  }
 
   void set_state_locked(tx_state to) noexcept {
     assert(is_legal_transition(internal_state(), to));
@@ -311,6 +324,9 @@ class transaction_core {
 
   void on_timeout() {
     guard g(*this);
+    // During a single-phase commit the RM decides; if it rejects, the
+    // transaction is unprepared again and rolls back (transaction_replies.hpp).
+    if (internal_state() == tx_state::single_phase_committing) timed_out_ = true;
     if (!is_before_prepared(internal_state())) return;
     request_rollback_locked(abort_reason::timeout);
     if (!g.nested()) hooks_->drive(*this);
@@ -339,7 +355,7 @@ class transaction_core {
   mutable detail::spin_lock lock_;
   std::atomic<tx_state> state_{tx_state::active};
   std::atomic<bool> done_{false};
-  std::atomic<bool> foreign_{false};  // a thread other than the creator locked it
+  std::atomic<bool> foreign_{false};  // a thread other than the creator locked it, or holds it (inflight_)
   const void* creator_ = &detail::tl_holder;  // identifies the creating thread
   std::atomic<std::uint32_t> progress_{0};  // bumped when waiters_ != 0
   std::uint32_t pending_ = 0;     // replies outstanding in the current phase
@@ -358,6 +374,7 @@ class transaction_core {
   bool timer_armed_ = false;
   bool logged_ = false;           // a commit record was written
   abort_reason rollback_requested_ = abort_reason::none;
+  bool timed_out_ = false;  // the timeout expired during a single-phase commit
   abort_reason reason_ = abort_reason::none;
   std::uint64_t clock_ = 0;
   std::uint64_t merge_clock_ = 0;  // largest reply clock not yet given to the TM

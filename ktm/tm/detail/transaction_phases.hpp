@@ -124,7 +124,7 @@ inline void basic_transaction<TM>::apply_delivered_locked(enlistment& e, reply r
 template <class TM>
 template <notify K, class Invoker>
 inline reply basic_transaction<TM>::deliver(const Invoker& inv, enlistment& e, const notification& n) {
-  if constexpr (!dispatcher_type::is_inline) ++inflight_;
+  if constexpr (!dispatcher_type::is_inline) hand_off_locked();
   if constexpr (requires { tm_->dispatcher().template dispatch_as<K>(inv, &e, n); })
     return tm_->dispatcher().template dispatch_as<K>(inv, &e, n);
   else return tm_->dispatcher().dispatch(inv, &e, n);

@@ -131,6 +131,7 @@ inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply
       single_phase_ = nullptr;
       set_state_locked(tx_state::prepreparing);
       need_send_ = true;
+      if (timed_out_) request_rollback_locked(abort_reason::timeout);
       break;
     case reply_kind::rollback_enlistment:
       switch (s) {
