@@ -13,8 +13,11 @@
 //     `checkpoint_every` end records a restart area is written.
 // A failed append or flush makes the TM fail-stop: failed() is true, every
 // later call fails with errc::tm_failed (the TM reports offline, new work
-// gets errc::tm_failed), and the transaction whose commit record failed is
-// rolled back (never acknowledged).
+// gets errc::tm_failed). A commit record whose append failed was never
+// written: its transaction rolls back. One whose force failed was written
+// and may be durable: this returns errc::in_doubt (the cause stays in
+// failed()'s error) and the transaction is left in doubt, never
+// acknowledged and never rolled back: recovery decides.
 //
 // Restart areas (checkpoint(), or the cadence): a restart record stamped with
 // the TM id and the largest clock logged, which moves the stream's base to
@@ -324,14 +327,14 @@ class durable_log {
         note_clock(detail::record_clock(bytes));
         if (mode == log_append_mode::force) {
           auto f = b.flush_to(at);
-          if (!f) {  // never acknowledged: the transaction rolls back
+          if (!f) {  // written, maybe durable: never acknowledged, nor rolled back
             {
               std::lock_guard l(m);
               pending.erase(uow);
               in_doubt.erase(uow);
             }
             fail(f.error());
-            return std::move(f).error();
+            return failure(errc::in_doubt, f.error().where, f.error().file);
           }
         }
         return at;

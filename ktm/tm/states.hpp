@@ -64,7 +64,7 @@ constexpr bool is_legal_transition(tx_state from, tx_state to) noexcept {
     case s::prepreparing: return to == s::preprepared || to == s::rolling_back;
     case s::preprepared: return to == s::preparing || to == s::rolling_back;
     case s::preparing: return to == s::prepared || to == s::rolling_back;
-    case s::prepared: return to == s::committing || to == s::rolling_back;
+    case s::prepared: return to == s::committing || to == s::rolling_back || to == s::in_doubt;
     case s::single_phase_committing:
       return to == s::committed || to == s::aborted || to == s::prepreparing || to == s::in_doubt;
     case s::committing: return to == s::committed;

@@ -340,9 +340,26 @@ class basic_transaction : public transaction_core {
   // The commit point: force a commit record naming every prepared
   // enlistment. Compiles to nothing for a volatile TM.
   bool log_commit_locked() { return log_record_locked(detail::tm_record_type::commit); }
+  // The commit record could not be forced (log_record_locked false). Never
+  // written (the append refused it): roll back, as presumed abort has it.
+  // Written but its force failed (errc::in_doubt from the log): it may be
+  // durable, so the outcome is what recovery finds after the restart (the
+  // TM is fail-stop): in doubt, the RMs stay prepared, and the client gets
+  // errc::in_doubt. Rolling back then could contradict a commit that
+  // recovery redelivers. True when the rollback is to be sent.
+  bool commit_log_failed_locked() {
+    if (!commit_in_doubt_) {
+      request_rollback_locked(abort_reason::log_failure);
+      return true;
+    }
+    set_state_locked(tx_state::in_doubt);
+    finish_locked();
+    return false;
+  }
 
   // A commit record, or (with a superior) a prepared record that also names
-  // the superior TM; forced.
+  // the superior TM; forced. False on failure; commit_in_doubt_ then says
+  // whether the record was written (its force failed).
   bool log_record_locked(detail::tm_record_type type);
 
   // Every COMMIT answered: the end record, queued (lazy). A lost end record
@@ -351,6 +368,7 @@ class basic_transaction : public transaction_core {
 
   TM* tm_;
   typename storage_type::set_type set_{};
+  bool commit_in_doubt_ = false;  // see commit_log_failed_locked
 };
 
 }  // namespace ktm::tm

@@ -1530,6 +1530,9 @@ fate fate_of(const tx_ctx& t, bool offline) {
 // The invariants of one finished transaction (main thread, after the run).
 void verify(tx_ctx& t, bool offline, std::vector<std::string>& out, tx_stats& stats) {
   using kt::notify;
+  // a durable TM whose commit record's force failed leaves that transaction
+  // in doubt (its RMs prepared, no notification) and fails stop
+  const bool log_in_doubt = offline && t.offline_code == errc::tm_failed;
   const auto fail = [&](const std::string& what) { out.push_back(t.tag + ":\n    " + what); };
   {
     std::lock_guard g(t.pm);
@@ -1758,7 +1761,9 @@ void verify(tx_ctx& t, bool offline, std::vector<std::string>& out, tx_stats& st
       using st = kt::enlistment_status;
       if (f == fate::committed && s != st::committed && s != st::read_only) efail("committed transaction, enlistment not settled");
       if (f == fate::aborted && s != st::rolled_back && s != st::read_only) efail("aborted transaction, enlistment not settled");
-      if (f == fate::in_doubt && s != st::rolled_back && s != st::read_only) efail("in-doubt transaction, enlistment not settled");
+      // in doubt after a commit record whose force failed: still prepared
+      if (f == fate::in_doubt && s != st::rolled_back && s != st::read_only && s != st::prepared)
+        efail("in-doubt transaction, enlistment not settled");
       if (s == st::committed && c.plan.mask.has(notify::commit) && !n_c && !n_spc) efail("committed without COMMIT");
       if (s == st::committed && !c.plan.mask.has(notify::commit) && !n_spc && n_c) efail("COMMIT though masked");
     }
@@ -1772,7 +1777,8 @@ void verify(tx_ctx& t, bool offline, std::vector<std::string>& out, tx_stats& st
     if (c.final_status == kt::enlistment_status::rolled_back && c.plan.mask.has(notify::rollback) && !n_rb &&
         !self_rollback && !dropped)
       efail("rolled back without ROLLBACK and without rolling back itself");
-    if (f == fate::in_doubt && &c != spc_first && c.plan.mask.has(notify::rm_disconnected) && !n_rmd) {
+    if (f == fate::in_doubt && !log_in_doubt && &c != spc_first && c.plan.mask.has(notify::rm_disconnected) &&
+        !n_rmd) {
       if (t.inline_dispatch) efail("no RM_DISCONNECTED though it subscribed and the outcome is in doubt");
       else ++stats.rmd_missing;
     }
@@ -1827,7 +1833,7 @@ void verify(tx_ctx& t, bool offline, std::vector<std::string>& out, tx_stats& st
       return c->plan.mask.has(kt::notify::single_phase_commit) &&
              std::any_of(c->offers.begin(), c->offers.end(), [](const offer_rec& o) { return o.what == act::drop; });
     });
-    if (!spc_dropped) fail("in doubt though no single-phase enlistment dropped its handle");
+    if (!spc_dropped && !log_in_doubt) fail("in doubt though no single-phase enlistment dropped its handle");
   }
   // Reasons.
   if (t.outcome_known && f == fate::aborted) {

@@ -17,7 +17,7 @@ TEST_CASE("exactly the documented transaction transitions are legal") {
       {s::prepreparing, s::rolling_back},    {s::preprepared, s::preparing},
       {s::preprepared, s::rolling_back},     {s::preparing, s::prepared},
       {s::preparing, s::rolling_back},       {s::prepared, s::committing},
-      {s::prepared, s::rolling_back},        {s::single_phase_committing, s::committed},
+      {s::prepared, s::rolling_back},        {s::prepared, s::in_doubt}, {s::single_phase_committing, s::committed},
       {s::single_phase_committing, s::aborted}, {s::single_phase_committing, s::prepreparing},
       {s::single_phase_committing, s::in_doubt}, {s::committing, s::committed},
       {s::rolling_back, s::aborted},

@@ -40,7 +40,7 @@ struct straight_line_commit {
     if (!phase<tx_state::preparing>(tx)) return false;
     tx.set_state_locked(tx_state::prepared);
     if (!tx.log_commit_locked()) {
-      tx.request_rollback_locked(abort_reason::log_failure);
+      (void)tx.commit_log_failed_locked();
       return false;
     }
     tx.set_state_locked(tx_state::committing);

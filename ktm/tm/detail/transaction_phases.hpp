@@ -145,10 +145,7 @@ inline bool basic_transaction<TM>::advance_locked() {
     case tx_state::preparing:
       set_state_locked(tx_state::prepared);
       if (has_superior_) [[unlikely]] return prepared_for_superior_locked();
-      if (!log_commit_locked()) {
-        request_rollback_locked(abort_reason::log_failure);
-        return true;
-      }
+      if (!log_commit_locked()) return commit_log_failed_locked();
       set_state_locked(tx_state::committing);
       need_send_ = true;
       return true;
