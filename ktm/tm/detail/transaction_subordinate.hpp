@@ -70,6 +70,10 @@ inline void basic_transaction<TM>::on_superior(const superior_message& m) {
         request_rollback_locked(abort_reason::superior);
       } else if (s == tx_state::aborted) {
         post_locked(k::rollback_complete);
+      } else if (s == tx_state::committed) {
+        // dropped out read-only (its READ_ONLY lost): nothing to roll back,
+        // but the superior resends ROLLBACK until it is answered
+        post_locked(k::rollback_complete);
       }
       break;
     default: break;
