@@ -107,6 +107,8 @@ class transactional_map : public tm::resource_manager_base<tm::rm_kind::durable_
   result<image> get(const guid& tx, std::string_view key) const {
     {
       std::lock_guard l(mu_);
+      // ended (a timeout rolled it back, or its outcome came): its writes are gone
+      if (finished_set_.count(tx)) return errc::transaction_aborted;
       if (auto t = txs_.find(tx); t != txs_.end())
         if (auto w = t->second.writes.find(key); w != t->second.writes.end()) return w->second;
     }
@@ -231,12 +233,25 @@ class transactional_map : public tm::resource_manager_base<tm::rm_kind::durable_
     bool enlisted = false;
   };
 
+  // key's write lock for tx. An outcome that came while it waited (a
+  // timeout's rollback released tx's locks) releases it again: a finished
+  // transaction holds no lock.
   result<void> lock(const guid& tx, std::string_view key) {
     {
       std::lock_guard l(mu_);
       if (finished_set_.count(tx)) return errc::transaction_aborted;
     }
-    return locks_.lock(key, tx, lock_table::clock::now() + opt_.lock_timeout);
+    KTM_TRY(locks_.lock(key, tx, lock_table::clock::now() + opt_.lock_timeout));
+    bool finished;
+    {
+      std::lock_guard l(mu_);
+      finished = finished_set_.count(tx) != 0;
+    }
+    if (finished) {
+      locks_.release_all(tx);
+      return errc::transaction_aborted;
+    }
+    return {};
   }
 
   result<void> write(const guid& tx, std::string_view key, image_view value) {
@@ -263,7 +278,14 @@ class transactional_map : public tm::resource_manager_base<tm::rm_kind::durable_
   }
 
   // Applies the outcome (idempotent: an unknown transaction is a no-op).
+  // Marked finished first, so that a write racing the outcome (a timeout's
+  // rollback from the timer thread) sees it after its change-log entry and
+  // rolls that back itself (write) instead of leaving it live.
   void finish(const guid& tx, outcome o) {
+    {
+      std::lock_guard l(mu_);
+      mark_finished_locked(tx);
+    }
     if (o == outcome::commit) (void)log_.commit(tx);
     else (void)log_.rollback(tx);
     forget(tx);
@@ -272,15 +294,18 @@ class transactional_map : public tm::resource_manager_base<tm::rm_kind::durable_
     {
       std::lock_guard l(mu_);
       txs_.erase(tx);
-      if (finished_set_.insert(tx).second) {
-        finished_.push_back(tx);
-        if (finished_.size() > finished_memory) {
-          finished_set_.erase(finished_.front());
-          finished_.pop_front();
-        }
-      }
+      mark_finished_locked(tx);
     }
     locks_.release_all(tx);
+  }
+  void mark_finished_locked(const guid& tx) {
+    if (finished_set_.insert(tx).second) {
+      finished_.push_back(tx);
+      if (finished_.size() > finished_memory) {
+        finished_set_.erase(finished_.front());
+        finished_.pop_front();
+      }
+    }
   }
 
   static constexpr std::size_t finished_memory = 4096;  // recent outcomes remembered
