@@ -168,7 +168,7 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     }
     for (auto& [uow, en] : subs) {
       const kind w = en.tx->superior_wait();
-      if (w == kind::commit_request) out.push_back(message(w, en.superior, uow));
+      if (w == kind::commit_request || w == kind::preprepare_complete) out.push_back(message(w, en.superior, uow));
       if (w != kind::request_outcome) continue;
       out.push_back(message(en.recovered ? kind::recover_query : kind::request_outcome, en.superior, uow));
       if constexpr (indoubt::action != indoubt_action::wait) {
@@ -323,6 +323,8 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
   void from_subordinate(const superior_message& m) {
     switch (m.kind) {
       case kind::commit_request: {
+        if (this->state() != tm_state::online) return;  // asked again later
+        if (forgotten(m)) return post(message(kind::rollback, m.from, m.uow));
         commit_requests_.fetch_add(1, std::memory_order_relaxed);
         std::function<void(const guid&, const guid&)> f;
         {
@@ -340,10 +342,24 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
         if (!o) o = logged_outcome(m.uow);
         return post(message(kind::outcome, m.from, m.uow, *o));
       }
+      case kind::preprepare_complete:
+        if (this->state() == tm_state::online && forgotten(m)) return post(message(kind::rollback, m.from, m.uow));
+        [[fallthrough]];
       default:
         if (subordinate_proxy* p = find_proxy(m.from)) p->receive(m);
         return;
     }
+  }
+
+  // A subordinate speaks of a transaction in which this TM has no live
+  // enlistment of it and no logged commit: it ended and was forgotten, or a
+  // crash lost it before its commit record (presumed abort). The answer is
+  // ROLLBACK; the subordinate would otherwise wait for a superior that will
+  // never ask (a transaction it still runs rolls back, one it ended
+  // answers ROLLBACK_COMPLETE).
+  bool forgotten(const superior_message& m) {
+    subordinate_proxy* p = find_proxy(m.from);
+    return (!p || !p->outcome_of(m.uow)) && logged_outcome(m.uow) == transaction_outcome::aborted;
   }
 
   transaction_outcome logged_outcome(const guid& uow) const {

@@ -28,6 +28,9 @@ inline superior_message_kind transaction_core::superior_wait() const {
     case tx_state::active:
       return client_decided_ && !client_rolled_back_ ? superior_message_kind::commit_request
                                                      : superior_message_kind{};
+    // waiting for PREPARE: said again, so that a superior that forgot the
+    // transaction answers ROLLBACK (presumed abort)
+    case tx_state::preprepared: return superior_message_kind::preprepare_complete;
     case tx_state::prepared: return superior_message_kind::request_outcome;
     default: return {};
   }
