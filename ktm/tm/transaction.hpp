@@ -368,7 +368,7 @@ class basic_transaction : public transaction_core {
 
   TM* tm_;
   typename storage_type::set_type set_{};
-  bool commit_in_doubt_ = false;  // see commit_log_failed_locked
+  bool commit_in_doubt_ = false;  // see commit_log_failed_locked and prepared_for_superior_locked
 };
 
 }  // namespace ktm::tm

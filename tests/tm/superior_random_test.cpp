@@ -189,11 +189,6 @@ struct world {
   std::vector<std::unique_ptr<txn<leaf_t>>> txs;
   std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
   int crashes = 0, restarts = 0, heuristics_seen = 0;
-  // An open problem is avoided unless KTM_SUPERIOR_RANDOM_KNOWN_BUGS is
-  // set: no subordinate flush that fails after reaching the device (its
-  // prepared record may be durable, yet it rolls back: seen as an atomicity
-  // violation after recovery, seed 23; not reduced to a minimal test yet).
-  bool known_bugs = std::getenv("KTM_SUPERIOR_RANDOM_KNOWN_BUGS") != nullptr;
   bool top_may_crash = true;
   std::vector<std::vector<kt::heuristic_report>> reports;  // per subordinate, across its incarnations
 
@@ -363,10 +358,9 @@ struct world {
   void arm(int side) {
     auto& st = side < 0 ? top.st : subs[side]->st;
     const std::uint64_t before = st.controller()->crashes();
-    // a flush that fails after reaching the device: a subordinate's only
-    // with KTM_SUPERIOR_RANDOM_KNOWN_BUGS (the open problem "a subordinate
-    // whose prepared record force fails after reaching the log" below)
-    const bool after = rng() % 2 == 0 && known_bugs;
+    // half of them after the flush reached the device (a failed fsync whose
+    // bytes landed): the record may be durable though the force failed
+    const bool after = rng() % 2 == 0;
     st.controller()->crash_at(call_kind::flush, 1 + rng() % 4, {}, after);
     (side < 0 ? top_armed : sub_armed[side]) = before;
   }
