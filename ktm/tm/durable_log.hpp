@@ -31,8 +31,8 @@
 // detail::recovery_sequence), whose end record is appended once every
 // enlistment answered. replay(limit, progress, every) also reports progress
 // (replay_recovery's Progress). recovered_outcome(uow): committed for a
-// commit record found by replay or logged since, else aborted (presumed
-// abort).
+// commit record found by replay or logged since, undetermined for one whose
+// force failed (it may be durable), else aborted (presumed abort).
 //
 // Subordinates of a superior TM (doc/superior.md): a prepared record (the
 // superior's id, the prepared enlistments) is forced like a commit record
@@ -331,7 +331,7 @@ class durable_log {
             {
               std::lock_guard l(m);
               pending.erase(uow);
-              in_doubt.erase(uow);
+              in_doubt.insert(uow);  // recovered_outcome: undetermined until a replay reads the log
             }
             fail(f.error());
             return failure(errc::in_doubt, f.error().where, f.error().file);
