@@ -348,7 +348,7 @@ class basic_transaction : public transaction_core {
   // errc::in_doubt. Rolling back then could contradict a commit that
   // recovery redelivers. True when the rollback is to be sent.
   bool commit_log_failed_locked() {
-    if (!commit_in_doubt_) {
+    if (!record_in_doubt_) {
       request_rollback_locked(abort_reason::log_failure);
       return true;
     }
@@ -358,7 +358,7 @@ class basic_transaction : public transaction_core {
   }
 
   // A commit record, or (with a superior) a prepared record that also names
-  // the superior TM; forced. False on failure; commit_in_doubt_ then says
+  // the superior TM; forced. False on failure; record_in_doubt_ then says
   // whether the record was written (its force failed).
   bool log_record_locked(detail::tm_record_type type);
 
@@ -368,7 +368,7 @@ class basic_transaction : public transaction_core {
 
   TM* tm_;
   typename storage_type::set_type set_{};
-  bool commit_in_doubt_ = false;  // see commit_log_failed_locked and prepared_for_superior_locked
+  bool record_in_doubt_ = false;  // see commit_log_failed_locked and prepared_for_superior_locked
 };
 
 }  // namespace ktm::tm

@@ -35,7 +35,7 @@ inline bool basic_transaction<TM>::log_record_locked(detail::tm_record_type type
     if (w.count() == 0) return true;  // all read-only or volatile
     w.set_description(std::string_view(desc_, desc_len_));
     if (auto r = tm_->log().append(w.bytes(), log_append_mode::force); !r) {
-      commit_in_doubt_ = r.code() == make_error_code(errc::in_doubt);
+      record_in_doubt_ = r.code() == make_error_code(errc::in_doubt);
       return false;
     }
     logged_ = true;

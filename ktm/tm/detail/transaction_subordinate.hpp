@@ -44,7 +44,7 @@ inline void basic_transaction<TM>::on_superior(const superior_message& m) {
         need_send_ = true;
       } else if (s == tx_state::preprepared) {
         post_locked(k::preprepare_complete);
-      } else if (s == tx_state::prepared && !commit_in_doubt_) {  // its prepared record is durable
+      } else if (s == tx_state::prepared && !record_in_doubt_) {  // its prepared record is durable
         post_locked(k::prepare_complete);
       } else if (s == tx_state::aborted) {
         post_locked(k::aborted);
@@ -100,7 +100,7 @@ inline bool basic_transaction<TM>::prepared_for_superior_locked() {
     // transaction prepared and answer PREPARE_COMPLETE, so its RMs must not
     // roll back now: it stays prepared without answering (the TM is
     // fail-stop) until the superior's ROLLBACK or the restart.
-    if (commit_in_doubt_) return false;
+    if (record_in_doubt_) return false;
     request_rollback_locked(abort_reason::log_failure);
     return true;
   }
