@@ -42,6 +42,12 @@
 // its RMs through the same sequence, the outcome later from the superior
 // (recovered_transaction.hpp); recovered_outcome says undetermined for it
 // until then.
+//
+// Heuristic records (a subordinate decided alone, superior_transaction_manager):
+// forced; one whose superior outcome is still unknown pins the base like a
+// pending commit. Replay keeps the last one of each UOW: for_each_heuristic
+// lists them (the TM rebuilds its reports and applies again a decision whose
+// in-doubt transaction is still open).
 #pragma once
 
 #include <algorithm>
@@ -227,6 +233,18 @@ class durable_log {
     for (auto* t : recovered_list())
       if (t->in_doubt()) f(*t);
   }
+  // f(const detail::tm_record_header&) for the last heuristic record of each
+  // UOW that replays found (a decision taken alone, and the superior's
+  // outcome once known).
+  template <class F>
+  void for_each_heuristic(F&& f) const {
+    std::vector<detail::tm_record_header> v;
+    {
+      std::lock_guard l(s_->m);
+      v = s_->heuristics;
+    }
+    for (const auto& h : v) f(h);
+  }
   // f(rm id, recovery information) for every enlistment of a recovered
   // transaction not yet ended.
   template <class F>
@@ -269,6 +287,8 @@ class durable_log {
     mutable std::unordered_set<guid> committed;  // commit records found by replay, indexed
     mutable std::deque<guid> found;              // ... not yet indexed (recovered_outcome does it)
     std::unordered_set<guid> in_doubt;           // prepared records, neither committed nor ended
+    std::unordered_map<guid, lsn_type> heuristic_pins;  // heuristic records, the superior's outcome unknown
+    std::vector<detail::tm_record_header> heuristics;   // found by replays, the last of each UOW
     std::deque<std::unique_ptr<detail::recovered_transaction>> recovered;
     // after `recovered`: destroyed first, they drop their queued deliveries
     std::deque<std::unique_ptr<detail::recovery_sequence>> sequences;
@@ -298,6 +318,18 @@ class durable_log {
       if (!last || *last < l) last = l;
     }
 
+    // m held: appends to the backend; a failure makes the TM fail-stop.
+    result<lsn_type> append_locked(std::span<const std::byte> bytes, log_append_mode mode) {
+      auto r = b.append(bytes, mode);
+      if (!r) {
+        if (!cause.code) cause = r.error();
+        failed.store(true, std::memory_order_release);
+        return r;
+      }
+      note_last_locked(*r);
+      return r;
+    }
+
     result<lsn_type> append(std::span<const std::byte> bytes, log_append_mode mode) {
       if (failed.load(std::memory_order_acquire)) return errc::tm_failed;
       const auto type = bytes.size() >= detail::tm_record_header_size
@@ -308,15 +340,10 @@ class durable_log {
         lsn_type at{};
         {
           std::lock_guard l(m);
-          auto r = b.append(bytes, log_append_mode::queue_only);
-          if (!r) {
-            if (!cause.code) cause = r.error();
-            failed.store(true, std::memory_order_release);
-            return r;
-          }
+          auto r = append_locked(bytes, log_append_mode::queue_only);
+          if (!r) return r;
           at = *r;
           pending[uow] = at;
-          note_last_locked(at);
           if (type == detail::tm_record_type::prepared) {
             in_doubt.insert(uow);
           } else {
@@ -339,16 +366,12 @@ class durable_log {
         }
         return at;
       }
+      if (type == detail::tm_record_type::heuristic) return append_heuristic(bytes, mode);
       result<lsn_type> r = lsn_type{};
       {
         std::lock_guard l(m);
-        r = b.append(bytes, mode);
-        if (!r) {
-          if (!cause.code) cause = r.error();
-          failed.store(true, std::memory_order_release);
-          return r;
-        }
-        note_last_locked(*r);
+        r = append_locked(bytes, mode);
+        if (!r) return r;
         if (type == detail::tm_record_type::end) {
           pending.erase(detail::record_id(bytes));
           in_doubt.erase(detail::record_id(bytes));
@@ -358,6 +381,31 @@ class durable_log {
       if (bytes.size() >= detail::tm_record_header_size) note_clock(detail::record_clock(bytes));
       if (type == detail::tm_record_type::end) maybe_checkpoint();
       return r;
+    }
+
+    // Appended queue-only under the lock, flushed outside it; one whose
+    // superior outcome is unknown pins the base until one that knows it.
+    result<lsn_type> append_heuristic(std::span<const std::byte> bytes, log_append_mode mode) {
+      detail::tm_record_header h;
+      if (!detail::peek_tm_record_into(bytes, h)) return errc::invalid_argument;
+      lsn_type at{};
+      {
+        std::lock_guard l(m);
+        auto r = append_locked(bytes, log_append_mode::queue_only);
+        if (!r) return r;
+        at = *r;
+        if (h.superior_said == 0) heuristic_pins.try_emplace(h.id, at);
+        else heuristic_pins.erase(h.id);
+      }
+      note_clock(h.clock);
+      if (mode == log_append_mode::force) {
+        auto f = b.flush_to(at);
+        if (!f) {
+          fail(f.error());
+          return f;
+        }
+      }
+      return at;
     }
 
     void maybe_checkpoint() {
@@ -377,6 +425,8 @@ class durable_log {
       {
         std::lock_guard l(m);
         for (auto& [uow, at] : pending)
+          if (!base || at < *base) base = at;
+        for (auto& [uow, at] : heuristic_pins)
           if (!base || at < *base) base = at;
         if (!base) base = last;
       }
@@ -421,6 +471,7 @@ class durable_log {
       std::unordered_map<guid, detail::open_commit<lsn_type>> prepared;  // neither committed nor ended yet
       std::unordered_set<guid> closed;      // had a prepared record, then a commit or end record
       std::deque<guid> found;  // every commit record found, for recovered_outcome (a deque: no copy as it grows)
+      std::unordered_map<guid, std::pair<detail::tm_record_header, lsn_type>> heur;  // the last of each UOW
       std::uint64_t clock = 0, seq = 0;
       std::optional<lsn_type> scanned_last;
       std::optional<failure> bad;
@@ -471,6 +522,7 @@ class durable_log {
             if (!prepared.empty() && prepared.erase(rec.id)) closed.insert(rec.id);
             else open.end(rec.id);
             break;
+          case detail::tm_record_type::heuristic: heur.insert_or_assign(rec.id, std::make_pair(rec, at)); break;
           case detail::tm_record_type::restart: break;
         }
       });
@@ -505,6 +557,13 @@ class durable_log {
       note_clock(clock);
       std::lock_guard l(m);
       if (scanned_last) note_last_locked(*scanned_last);
+      for (const auto& [uow, hl] : heur) {
+        auto same = std::find_if(heuristics.begin(), heuristics.end(), [&](const auto& h) { return h.id == uow; });
+        if (same != heuristics.end()) *same = hl.first;
+        else heuristics.push_back(hl.first);
+        if (hl.first.superior_said == 0) heuristic_pins.try_emplace(uow, hl.second);
+        else heuristic_pins.erase(uow);
+      }
       if (this->found.empty()) this->found = std::move(found);
       else this->found.insert(this->found.end(), found.begin(), found.end());
       for (std::size_t i = 0; i < todo.size(); ++i) {

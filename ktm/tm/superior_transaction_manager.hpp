@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "ktm/tm/detail/recovered_transaction.hpp"
+#include "ktm/tm/detail/tm_record.hpp"
 #include "ktm/tm/queued_dispatcher.hpp"
 #include "ktm/tm/superior/heuristic_report.hpp"
 #include "ktm/tm/superior/in_process_transport.hpp"
@@ -124,13 +125,33 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     if (!r) return r;
     std::vector<superior_message> out;
     if constexpr (detail::durable_tm_log<log_type>) {
+      std::vector<std::pair<detail::recovered_transaction*, transaction_outcome>> decided;
       {
         std::lock_guard l(m_);
+        this->log().for_each_heuristic([&](const detail::tm_record_header& h) {
+          const heuristic_report rep{h.id, h.superior, static_cast<transaction_outcome>(h.decided),
+                                     static_cast<transaction_outcome>(h.superior_said)};
+          auto [it, fresh] = report_index_.try_emplace(h.id, reports_.size());
+          if (fresh) {
+            reports_.push_back(rep);
+            heuristic_count_.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            reports_[it->second] = rep;
+          }
+        });
         this->log().for_each_in_doubt([&](detail::recovered_transaction& t) {
           t.set_sink(*this);
           subs_[t.id()] = sub_entry{&t, t.superior(), 0, now, true};
           out.push_back(message(kind::recover_query, t.superior(), t.id()));
+          auto it = report_index_.find(t.id());
+          if (it != report_index_.end()) decided.emplace_back(&t, reports_[it->second].decided);
         });
+      }
+      // a decision taken alone before the crash holds: its RMs get it again
+      for (auto& [t, o] : decided) {
+        superior_message m = message(kind::outcome, this->id(), t->id(), o);
+        m.from = t->superior();
+        t->superior_command(m);
       }
       if constexpr (!storage_type::is_static) {
         std::vector<guid> subs;
@@ -286,11 +307,15 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     if (m.kind == kind::commit) said = transaction_outcome::committed;
     else if (m.kind == kind::rollback) said = transaction_outcome::aborted;
     else if (m.kind == kind::outcome) said = m.outcome;
-    if (said != transaction_outcome::undetermined && note_superior_outcome(m.uow, said)) {
-      // decided alone, differently: the damage is recorded; stop the resends
-      post(message(said == transaction_outcome::committed ? kind::commit_complete : kind::rollback_complete, m.from,
-                   m.uow));
-      return;
+    if (said != transaction_outcome::undetermined) {
+      const noted n = note_superior_outcome(m.uow, said);
+      if (n == noted::log_failed) return;  // unanswered: the superior asks again after our restart
+      if (n == noted::damage) {
+        // decided alone, differently: the damage is recorded; stop the resends
+        post(message(said == transaction_outcome::committed ? kind::commit_complete : kind::rollback_complete,
+                     m.from, m.uow));
+        return;
+      }
     }
     transaction_core* tx = nullptr;
     {
@@ -367,12 +392,32 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     else return (void)uow, transaction_outcome::aborted;  // presumed abort
   }
 
-  // The in-doubt policy's heuristic decision for a pinned transaction.
+  // Forces a heuristic record (tm_record.hpp) for a durable TM: the
+  // decision, or the superior's outcome of one, survives a crash. False
+  // when the log failed (the TM is fail-stop).
+  bool log_heuristic(const heuristic_report& rep) {
+    if constexpr (detail::durable_tm_log<log_type>) {
+      detail::tm_record_writer w(detail::tm_record_type::heuristic, this->clock().now(), rep.uow);
+      w.set_superior(rep.superior);
+      w.set_outcomes(static_cast<std::uint8_t>(rep.decided), static_cast<std::uint8_t>(rep.superior_outcome));
+      return this->log().append(w.bytes(), log_append_mode::force).has_value();
+    } else {
+      return (void)rep, true;
+    }
+  }
+
+  // The in-doubt policy's heuristic decision for a pinned transaction:
+  // logged (forced) before any RM hears it.
   void decide_alone(const guid& uow, const sub_entry& en) {
     const transaction_outcome o = indoubt::action == indoubt_action::heuristic_commit
                                       ? transaction_outcome::committed
                                       : transaction_outcome::aborted;
     heuristic_report rep{uow, en.superior, o, transaction_outcome::undetermined};
+    {
+      std::lock_guard l(m_);
+      if (report_index_.count(uow)) return;
+    }
+    if (!log_heuristic(rep)) return;  // fail-stop: it stays in doubt
     std::function<void(const heuristic_report&)> f;
     {
       std::lock_guard l(m_);
@@ -388,16 +433,23 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     if (f) f(rep);
   }
 
-  // Records the superior's outcome of a transaction decided alone; true
-  // when it differs (heuristic damage).
-  bool note_superior_outcome(const guid& uow, transaction_outcome said) {
+  // Records the superior's outcome of a transaction decided alone (logged,
+  // forced, before the superior hears an answer that lets it forget).
+  enum class noted { not_alone, agree, damage, log_failed };
+  noted note_superior_outcome(const guid& uow, transaction_outcome said) {
     heuristic_report rep;
-    std::function<void(const heuristic_report&)> f;
     {
       std::lock_guard l(m_);
       auto it = report_index_.find(uow);
-      if (it == report_index_.end()) return false;
-      heuristic_report& r = reports_[it->second];
+      if (it == report_index_.end()) return noted::not_alone;
+      rep = reports_[it->second];
+    }
+    std::function<void(const heuristic_report&)> f;
+    if (rep.superior_outcome == transaction_outcome::undetermined) {
+      rep.superior_outcome = said;
+      if (!log_heuristic(rep)) return noted::log_failed;
+      std::lock_guard l(m_);
+      heuristic_report& r = reports_[report_index_[uow]];
       if (r.superior_outcome == transaction_outcome::undetermined) {
         r.superior_outcome = said;
         f = on_heuristic_;
@@ -405,7 +457,7 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
       rep = r;
     }
     if (f) f(rep);
-    return rep.damage();
+    return rep.damage() ? noted::damage : noted::agree;
   }
 
   transport_type* transport_;

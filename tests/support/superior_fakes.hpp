@@ -220,13 +220,18 @@ struct ledger {
   std::mutex m;
   std::map<ktm::guid, ledger_state> txs;
   bool violation = false;  // an outcome contradicted an earlier one
+  ktm::guid violated;      // the first transaction that did
 
   void set(const ktm::guid& t, ledger_state s) {
     std::lock_guard l(m);
     auto [it, fresh] = txs.try_emplace(t, s);
     if (fresh || s == ledger_state::prepared) return;
-    if (it->second != ledger_state::prepared && it->second != s) violation = true;
-    else it->second = s;
+    if (it->second != ledger_state::prepared && it->second != s) {
+      if (!violation) violated = t;
+      violation = true;
+    } else {
+      it->second = s;
+    }
   }
   std::optional<ledger_state> get(const ktm::guid& t) {
     std::lock_guard l(m);

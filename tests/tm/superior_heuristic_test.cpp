@@ -167,3 +167,81 @@ TEST_CASE("with wait_in_doubt a subordinate never decides alone; however long it
   bus.pump();  // it answers again (from its live transaction)
   CHECK(l.outcome() == kt::transaction_outcome::committed);
 }
+
+// The decision is logged (a heuristic record, forced) before any RM hears
+// it. Without that record a crash lost the rollback's lazy end record, the
+// restart found the prepared record in doubt, and the superior's COMMIT
+// then reached an RM that had rolled back.
+TEST_CASE("a durable subordinate that rolled back alone keeps its decision and its report across a crash") {
+  using leaf_t = leaf_tm_with<kt::heuristic_abort_after<1000>>;
+  durable_world<leaf_t> w(13);
+  auto& [bus, top, leaf] = w;
+  durable_link<leaf_t> d(top, leaf, true);
+  const guid uow = d.uow;
+  REQUIRE(d.t->commit_async([](ktm::result<void>) {}));
+  bus.pump(4);  // PREPREPARE, PREPREPARE_COMPLETE, PREPARE, PREPARE_COMPLETE: the superior commits
+  REQUIRE(top.book.get(uow) == ledger_state::committed);
+  bus.lose_queued();  // its COMMIT is lost
+  auto now = std::chrono::steady_clock::now() + 2s;
+  leaf.tm->tick(now);  // past the delay: roll back alone
+  bus.lose_queued();
+  REQUIRE(leaf.book.get(uow) == ledger_state::aborted);
+  REQUIRE(leaf.tm->heuristic_count() == 1);
+  d.l.abandon();
+  leaf.crash();  // loses what was not forced: the end record of the rollback
+  leaf.restart();
+  REQUIRE(leaf.tm->heuristics().size() == 1);
+  const kt::heuristic_report rebuilt = leaf.tm->heuristics()[0];
+  CHECK(rebuilt.uow == uow);
+  CHECK(rebuilt.superior == top.tm_id);
+  CHECK(rebuilt.decided == kt::transaction_outcome::aborted);
+  CHECK(rebuilt.superior_outcome == kt::transaction_outcome::undetermined);
+  CHECK(leaf.tm->heuristic_count() == 1);
+  CHECK(leaf.tm->in_doubt_count() == 0);  // the decision applied again: not in doubt
+  std::vector<kt::heuristic_report> called;
+  leaf.tm->on_heuristic([&](const kt::heuristic_report& r) { called.push_back(r); });
+  for (int i = 0; i < 20 && !d.t->is_done(); ++i) {
+    now += 100ms;
+    top.tm->tick(now);
+    leaf.tm->tick(now);
+    bus.pump();
+  }
+  CHECK(d.t->is_done());
+  CHECK_FALSE(leaf.book.violation);  // never COMMIT after its ROLLBACK
+  CHECK(leaf.book.get(uow) == ledger_state::aborted);
+  REQUIRE(called.size() == 1);
+  CHECK(called[0].superior_outcome == kt::transaction_outcome::committed);
+  CHECK(called[0].damage());
+  CHECK(leaf.tm->heuristics()[0].damage());
+  // the superior's outcome is logged too: a second restart still knows it
+  leaf.crash();
+  leaf.restart();
+  REQUIRE(leaf.tm->heuristics().size() == 1);
+  CHECK(leaf.tm->heuristics()[0].superior_outcome == kt::transaction_outcome::committed);
+  CHECK(leaf.tm->tick(now + 1s) == 0);  // nothing left to ask
+}
+
+TEST_CASE("a durable subordinate that commits alone and crashes before its commit record commits at the restart") {
+  using leaf_t = leaf_tm_with<kt::heuristic_commit_after<1000>>;
+  durable_world<leaf_t> w(14);
+  auto& [bus, top, leaf] = w;
+  durable_link<leaf_t> d(top, leaf, true);
+  const guid uow = d.uow;
+  REQUIRE(d.t->commit_async([](ktm::result<void>) {}));
+  bus.pump(3);  // the subordinate prepared
+  bus.lose_queued();
+  // the first device flush from now forces the heuristic record; the
+  // second, the commit record's, crashes
+  leaf.st.controller()->crash_at(ktm::io::call_kind::flush, 2, {});
+  leaf.tm->tick(std::chrono::steady_clock::now() + 2s);
+  bus.lose_queued();
+  CHECK(leaf.book.get(uow) == ledger_state::prepared);  // its RM never heard the decision
+  d.l.abandon();
+  leaf.crash();
+  leaf.restart();
+  CHECK(leaf.book.get(uow) == ledger_state::committed);  // the logged decision, applied again
+  REQUIRE(leaf.tm->heuristics().size() == 1);
+  CHECK(leaf.tm->heuristics()[0].decided == kt::transaction_outcome::committed);
+  CHECK(leaf.tm->in_doubt_count() == 0);
+  d.t.abandon();
+}

@@ -215,7 +215,12 @@ class recovered_transaction final : public transaction_core {
     const tx_state s = internal_state();
     switch (what) {
       case k::prepare:
-        if (s == tx_state::prepared) post_locked(k::prepare_complete);
+        // A repeat (its PREPARE_COMPLETE was lost), or, after this TM
+        // decided alone (heuristic), the superior still asking: a commit is
+        // durable here (PREPARE_COMPLETE), an abort is said as ABORTED.
+        if (s == tx_state::prepared || s == tx_state::committing || s == tx_state::committed)
+          post_locked(k::prepare_complete);
+        else post_locked(k::aborted);
         return;
       case k::commit:
       case k::rollback: break;

@@ -3,13 +3,18 @@
 //
 // All integers little-endian. A record is
 //   u8  type            1 = commit, 2 = end, 3 = restart area,
-//                       4 = prepared (a subordinate of a superior TM)
+//                       4 = prepared (a subordinate of a superior TM),
+//                       5 = heuristic (a subordinate decided alone)
 //   u8  version         1
 //   u16 count           enlistments that follow (commit), else 0
 //   u64 virtual clock   the TM clock stamped on the transaction
 //   16  uow / tm id     the transaction's UOW guid (restart: the TM's guid)
-// then, for a prepared record only, the superior:
+// then, for a prepared or heuristic record only, the superior:
 //   16  superior TM id
+// then, for a heuristic record only, two outcomes (1 = committed,
+// 2 = aborted, 0 = undetermined):
+//   u8  decided         what this TM decided alone (never 0)
+//   u8  superior said   the superior's outcome, 0 until it is known
 // then, for a commit or prepared record, `count` times:
 //   16  rm id | u64 enlistment key | u16 n | n bytes recovery information
 // and, only when the transaction has a description, a trailer:
@@ -17,6 +22,9 @@
 // Presumed abort: nothing is logged for a transaction that aborts, so a
 // commit record without an end record means "redeliver COMMIT". A prepared
 // record without a commit or end record means "in doubt: ask the superior".
+// A heuristic record is forced before the decision reaches any RM; the last
+// one of a UOW is its report (heuristic_report.hpp), and one that follows
+// an open prepared record means "decided: apply it again".
 // walk_tm_record validates every count and length against the record's
 // size (errc::corrupt_record) without copying; parse_tm_record copies what
 // it decodes.
@@ -37,7 +45,7 @@
 
 namespace ktm::tm::detail {
 
-enum class tm_record_type : std::uint8_t { commit = 1, end = 2, restart = 3, prepared = 4 };
+enum class tm_record_type : std::uint8_t { commit = 1, end = 2, restart = 3, prepared = 4, heuristic = 5 };
 inline constexpr std::uint8_t tm_record_version = 1;
 inline constexpr std::size_t tm_record_header_size = 1 + 1 + 2 + 8 + 16;
 
@@ -51,8 +59,14 @@ class tm_record_writer {
     put64(clock);
     put(id);
   }
-  // A prepared record's superior; call before the first add_enlistment.
+  // A prepared or heuristic record's superior; call before the first
+  // add_enlistment.
   void set_superior(const guid& superior) { put(superior); }
+  // A heuristic record's outcomes (after set_superior).
+  void set_outcomes(std::uint8_t decided, std::uint8_t superior_said) {
+    put8(decided);
+    put8(superior_said);
+  }
   std::uint16_t count() const noexcept { return count_; }
 
   void add_enlistment(const guid& rm, std::uint64_t key, std::span<const std::byte> info) {
@@ -102,8 +116,9 @@ struct tm_record_enlistment {
 struct tm_record {
   tm_record_type type = tm_record_type::commit;
   std::uint64_t clock = 0;
-  guid id;  // UOW (commit, end, prepared) or TM id (restart)
-  guid superior;  // prepared records only
+  guid id;  // UOW (commit, end, prepared, heuristic) or TM id (restart)
+  guid superior;  // prepared and heuristic records only
+  std::uint8_t decided = 0, superior_said = 0;  // heuristic records only
   std::vector<tm_record_enlistment> enlistments;
   std::string description;
 };
@@ -113,7 +128,8 @@ struct tm_record_header {
   tm_record_type type = tm_record_type::commit;
   std::uint64_t clock = 0;
   guid id;
-  guid superior;  // prepared records only
+  guid superior;  // prepared and heuristic records only
+  std::uint8_t decided = 0, superior_said = 0;  // heuristic records only
 };
 
 // Validates one TM record (type, version, every count and length against
@@ -143,7 +159,7 @@ bool walk_tm_record_into(std::span<const std::byte> b, tm_record_header& h, E&& 
     return guid(g);
   };
   const std::uint8_t t = u8(0);
-  if (t < 1 || t > 4 || u8(1) != tm_record_version) return false;
+  if (t < 1 || t > 5 || u8(1) != tm_record_version) return false;
   h.type = static_cast<tm_record_type>(t);
   const std::uint16_t count = u16(2);
   h.clock = u64(4);
@@ -151,12 +167,20 @@ bool walk_tm_record_into(std::span<const std::byte> b, tm_record_header& h, E&& 
   std::size_t at = tm_record_header_size;
   const bool lists = h.type == tm_record_type::commit || h.type == tm_record_type::prepared;
   if (!lists && count != 0) return false;
-  if (h.type == tm_record_type::prepared) {
+  if (h.type == tm_record_type::prepared || h.type == tm_record_type::heuristic) {
     if (b.size() - at < 16) return false;
     h.superior = id(at);
     at += 16;
   } else {
     h.superior = guid();
+  }
+  h.decided = h.superior_said = 0;
+  if (h.type == tm_record_type::heuristic) {
+    if (b.size() - at < 2) return false;
+    h.decided = u8(at);
+    h.superior_said = u8(at + 1);
+    if (h.decided < 1 || h.decided > 2 || h.superior_said > 2) return false;
+    at += 2;
   }
   for (std::uint16_t i = 0; i < count; ++i) {
     if (b.size() - at < 16 + 8 + 2) return false;
@@ -206,6 +230,8 @@ inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
   r.clock = h->clock;
   r.id = h->id;
   r.superior = h->superior;
+  r.decided = h->decided;
+  r.superior_said = h->superior_said;
   return r;
 }
 
