@@ -557,11 +557,13 @@ class durable_log {
       note_clock(clock);
       std::lock_guard l(m);
       if (scanned_last) note_last_locked(*scanned_last);
-      for (const auto& [uow, hl] : heur) {
-        auto same = std::find_if(heuristics.begin(), heuristics.end(), [&](const auto& h) { return h.id == uow; });
-        if (same != heuristics.end()) *same = hl.first;
-        else heuristics.push_back(hl.first);
-        if (hl.first.superior_said == 0) heuristic_pins.try_emplace(uow, hl.second);
+      for (const auto& entry : heur) {  // not a structured binding: clang 14 cannot capture one
+        const guid& uow = entry.first;
+        const auto& [h, at] = entry.second;
+        auto same = std::find_if(heuristics.begin(), heuristics.end(), [&](const auto& x) { return x.id == uow; });
+        if (same != heuristics.end()) *same = h;
+        else heuristics.push_back(h);
+        if (h.superior_said == 0) heuristic_pins.try_emplace(uow, at);
         else heuristic_pins.erase(uow);
       }
       if (this->found.empty()) this->found = std::move(found);
