@@ -95,7 +95,6 @@ using writer_t = ktm::log::marshalling_area<fstore>;
 template <class R>
 using flog = ktm::log::log<fstore, R>;
 
-constexpr std::size_t max_slots = 4;
 constexpr const char* log_name = "m";
 
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
