@@ -57,7 +57,12 @@ class basic_transaction : public transaction_core {
   static void command_thunk(transaction_core& c, const superior_message& m) {
     static_cast<basic_transaction&>(c).on_superior(m);
   }
-  static constexpr hooks hooks_{&drive_thunk, &command_thunk};
+  static void merge_thunk(transaction_core& c) {
+    auto& t = static_cast<basic_transaction&>(c);
+    t.tm_->clock().merge(t.merge_clock_);
+    t.merge_clock_ = 0;
+  }
+  static constexpr hooks hooks_{&drive_thunk, &command_thunk, &merge_thunk};
   // Its own calls know the threading policy at compile time.
   using tguard = basic_guard<TM::concurrent ? lock_mode::concurrent : lock_mode::single>;
   friend struct detail::straight_line_commit<basic_transaction>;

@@ -142,6 +142,9 @@ class transaction_core {
     void (*drive)(transaction_core&);  // lock held: run the protocol forward
     // a message from the superior (no lock held); null: it has none
     void (*command)(transaction_core&, const superior_message&) = nullptr;
+    // lock held: the RMs' clock values (merge_clock_) into the TM's clock;
+    // null: nothing to merge into
+    void (*merge)(transaction_core&) = nullptr;
   };
 
   // How a guard knows the transaction's threading policy (threading.hpp):
@@ -284,6 +287,8 @@ class transaction_core {
   [[gnu::always_inline]] void finish_locked() noexcept {
     progressed_ = true;
     if (done_.load(std::memory_order_relaxed)) return;
+    // the TM's clock has the RMs' values before anyone sees the outcome
+    if (merge_clock_ != 0 && hooks_->merge) [[unlikely]] hooks_->merge(*this);
     done_.store(true, std::memory_order_release);
     if (completion_) [[unlikely]] arm_completion_locked();
   }

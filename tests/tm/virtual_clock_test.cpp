@@ -92,6 +92,36 @@ TEST_CASE_METHOD(two_rm_world<static_tm>, "a clock value passed with a reply fro
   CHECK(tm.virtual_clock() == 1000);
 }
 
+// A client's commit() may see the outcome from its own thread the moment the
+// RM's reply on another thread settles it: the TM's clock must hold the
+// reply's value by then (it is merged before the outcome shows).
+TEST_CASE_METHOD(two_rm_world<static_tm>, "a commit that returns has the clock of a single-phase reply from another thread") {
+  a.answer(notify::single_phase_commit, reply::later());
+  int behind = 0;
+  for (std::uint64_t i = 1; i <= 2000; ++i) {
+    auto tx = tm.begin();
+    auto ea = tx.enlist(a, default_mask | notify::single_phase_commit);
+    REQUIRE(ea);
+    const std::uint64_t value = 10 * i + 1000;
+    std::thread rm([&] {
+      for (;;) {
+        auto d = a.deferred();
+        if (d.empty()) {
+          std::this_thread::yield();
+          continue;
+        }
+        (void)d[0]->commit_complete(value);
+        return;
+      }
+    });
+    const ktm::result<void> r = tx.commit();
+    if (tm.virtual_clock() < value) ++behind;
+    rm.join();
+    REQUIRE(r);
+  }
+  CHECK(behind == 0);
+}
+
 namespace {
 
 // One reply that carries a clock value: the notification it answers, and how

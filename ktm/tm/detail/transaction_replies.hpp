@@ -102,6 +102,7 @@ inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply
       } else if (s == st::awaiting_single_phase) {
         settle(st::committed);
         set_state_locked(tx_state::committed);
+        note_clock_locked(clock);  // before the outcome shows
         finish_locked();
       } else {
         return errc::invalid_state;
@@ -120,6 +121,7 @@ inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply
         case st::awaiting_single_phase:  // changed nothing: the commit stands
           settle(st::read_only);
           set_state_locked(tx_state::committed);
+          note_clock_locked(clock);  // before the outcome shows
           finish_locked();
           break;
         default: return errc::invalid_state;
@@ -143,6 +145,7 @@ inline std::error_code transaction_core::apply_reply_locked(enlistment& e, reply
           settle(st::rolled_back);
           reason_ = abort_reason::resource_manager;
           set_state_locked(tx_state::aborted);
+          note_clock_locked(clock);  // before the outcome shows
           finish_locked();
           break;
         default: return errc::invalid_state;
