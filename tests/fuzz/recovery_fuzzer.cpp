@@ -12,7 +12,8 @@
 //              ending in the middle of an op ends the program
 //   selector % 9:
 //     0  TM commit record: u8 uow, u64 clock, u8 n (n % 4 enlistments of
-//        u8 rm, u64 key, u8 len, len % 24 bytes of recovery information
+//        u8 rm, u64 key (bit 8: a mask without COMMIT and ROLLBACK), u8 len,
+//        len % 24 bytes of recovery information
 //        (len & 0x80: the subordinate tag instead)), u8 d (d % 70 bytes of
 //        description)
 //     1  TM end record: u8 uow, u64 clock
@@ -89,6 +90,9 @@ const guid map_id = fixed_id(1, 0);
 const guid tm_id = fixed_id(2, 0);
 guid uow_of(std::uint8_t i) { return fixed_id(3, i % 6); }
 guid rm_of(std::uint8_t i) { return i % 3 == 0 ? map_id : fixed_id(1, i % 3); }
+// The enlistment's notification mask: without COMMIT and ROLLBACK when the
+// key has bit 8 set, else the default (PREPREPARE, PREPARE, COMMIT, ROLLBACK).
+std::uint32_t mask_of(std::uint64_t key) { return (key & 0x100) ? 0x3u : 0xfu; }
 
 // Reads the program; every read past the end yields nothing and ends it.
 class source {
@@ -143,12 +147,12 @@ bool add_body(source& in, kt::detail::tm_record_writer& w) {
     auto len = in.u8();
     if (!rm || !key || !len) return false;
     if (*len & 0x80) {
-      w.add_enlistment(rm_of(*rm), *key, kt::proxy_tag);
+      w.add_enlistment(rm_of(*rm), *key, mask_of(*key), kt::proxy_tag);
       continue;
     }
     auto info = in.bytes(*len % 24);
     if (!info) return false;
-    w.add_enlistment(rm_of(*rm), *key, *info);
+    w.add_enlistment(rm_of(*rm), *key, mask_of(*key), *info);
   }
   auto d = in.u8();
   if (!d) return false;

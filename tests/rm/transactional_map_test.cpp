@@ -265,15 +265,15 @@ TEST_CASE_METHOD(map_world, "prepare sets the prepare LSN as the enlistment's re
   auto tx = tm.begin();
   REQUIRE(e.map->put(tx, "k", "v"));
   REQUIRE(tx.commit());
-  // the TM's commit record carries the enlistment: rm id, key, 8 bytes of recovery information
+  // the TM's commit record carries the enlistment: rm id, key, mask, 8 bytes of recovery information
   const auto& recs = tm.log().records;
   REQUIRE_FALSE(recs.empty());
   const auto& c = recs.front().bytes;
   REQUIRE(std::to_integer<int>(c[0]) == 1);
-  REQUIRE(c.size() == 28 + 16 + 8 + 2 + 8);
-  CHECK(std::to_integer<int>(c[28 + 16 + 8]) == 8);
+  REQUIRE(c.size() == 28 + 16 + 8 + 4 + 2 + 8);
+  CHECK(std::to_integer<int>(c[28 + 16 + 8 + 4]) == 8);
   std::uint64_t l = 0;
-  for (int i = 7; i >= 0; --i) l = (l << 8) | std::to_integer<std::uint64_t>(c[28 + 16 + 8 + 2 + static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i) l = (l << 8) | std::to_integer<std::uint64_t>(c[28 + 16 + 8 + 4 + 2 + static_cast<std::size_t>(i)]);
   auto rec = e.st->read_record(ktm::log::lsn(l));
   REQUIRE(rec);
   CHECK(kr::decode_record(rec->payload, rec->at)->kind == kr::change_kind::prepare);

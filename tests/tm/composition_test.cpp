@@ -178,7 +178,7 @@ TEST_CASE("the commit record is forced at the commit point and the end record qu
   CHECK(recs[0].mode == log_append_mode::force);
   CHECK(recs[0].bytes[0] == std::byte{1});  // commit
   CHECK(recs[0].bytes[2] == std::byte{1});  // one enlistment
-  CHECK(recs[0].bytes.size() == detail::tm_record_header_size + 16 + 8 + 2 + 3);
+  CHECK(recs[0].bytes.size() == detail::tm_record_header_size + 16 + 8 + 4 + 2 + 3);
   CHECK(recs[1].mode == log_append_mode::queue_only);
   CHECK(recs[1].bytes[0] == std::byte{2});  // end
 }

@@ -270,7 +270,7 @@ TEST_CASE("a durable TM whose stream already has a writer fails its recovery and
 TEST_CASE("the TM record parser rejects a count or length that does not fit") {
   kt::detail::tm_record_writer w(kt::detail::tm_record_type::commit, 5, guid::generate());
   const std::byte info[3] = {std::byte{1}, std::byte{2}, std::byte{3}};
-  w.add_enlistment(guid::generate(), 9, info);
+  w.add_enlistment(guid::generate(), 9, 0xf, info);
   w.set_description("d");
   std::vector<std::byte> b(w.bytes().begin(), w.bytes().end());
   REQUIRE(kt::detail::parse_tm_record(b));

@@ -119,7 +119,10 @@ class lazy_rm : public kt::resource_manager_base<kt::rm_kind::durable_rm> {
 
 // Commits `n` transactions whose RM never answers COMMIT, then crashes: the
 // commit records are durable, no end record was written.
-std::vector<guid> commit_then_crash(fault_storage& st, const guid& tm_id, const guid& rm_id, int n) {
+// With `without_commit`, the last transaction's enlistment has a mask
+// without COMMIT: it commits at once, its end record queued and lost.
+std::vector<guid> commit_then_crash(fault_storage& st, const guid& tm_id, const guid& rm_id, int n,
+                                    bool without_commit = false) {
   auto lg = log_t::create(st, "txlog", durable_options());
   REQUIRE(lg);
   auto ts = lg->create_stream("tm");
@@ -133,24 +136,26 @@ std::vector<guid> commit_then_crash(fault_storage& st, const guid& tm_id, const 
   std::vector<ktm::tm::enlistment_handle> handles;
   for (int i = 0; i < n; ++i) {
     txs.push_back(std::make_unique<decltype(tm.begin())>(tm, guid::generate()));
-    auto e = txs.back()->enlist(rm);
+    const bool skip = without_commit && i == n - 1;
+    auto e = skip ? txs.back()->enlist(rm, kt::notify::preprepare | kt::notify::prepare | kt::notify::rollback)
+                  : txs.back()->enlist(rm);
     REQUIRE(e);
     handles.push_back(std::move(*e));
     REQUIRE(txs.back()->commit_async([](ktm::result<void>) {}));
     ids.push_back(txs.back()->id());
   }
-  REQUIRE(rm.held.size() == static_cast<std::size_t>(n));
+  REQUIRE(rm.held.size() == static_cast<std::size_t>(without_commit ? n - 1 : n));
   st.controller()->crash();
   for (auto* e : rm.held) (void)e->commit_complete();  // too late: the crash lost the end records
   return ids;
 }
 
 template <class D>
-void recovery_goes_through(const char* name) {
-  INFO("dispatcher: " << name);
+void recovery_goes_through(const char* name, bool without_commit = false) {
+  INFO("dispatcher: " << name << (without_commit ? "; the last enlistment without COMMIT" : ""));
   fault_storage st{memory_storage{}};
   const guid tm_id = guid::generate(), rm_id = guid::generate();
-  const std::vector<guid> ids = commit_then_crash(st, tm_id, rm_id, 5);
+  const std::vector<guid> ids = commit_then_crash(st, tm_id, rm_id, 5, without_commit);
   st.controller()->clear_faults();
 
   auto lg = log_t::open(st, "txlog", durable_options());
@@ -175,9 +180,10 @@ void recovery_goes_through(const char* name) {
 
     // per RM, in order: RECOVER then COMMIT for each transaction, then LAST_RECOVER
     std::vector<std::pair<kt::notify, guid>> want, got;
-    for (const guid& t : ids) {
-      want.emplace_back(kt::notify::recover, t);
-      want.emplace_back(kt::notify::commit, t);
+    // (an enlistment whose logged mask lacks COMMIT gets RECOVER only)
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      want.emplace_back(kt::notify::recover, ids[i]);
+      if (!(without_commit && i + 1 == ids.size())) want.emplace_back(kt::notify::commit, ids[i]);
     }
     want.emplace_back(kt::notify::last_recover, guid{});
     int online = 0;
@@ -231,6 +237,12 @@ TEST_CASE("recovery notifications go through the queued dispatcher: the RM pulls
 
 TEST_CASE("recovery notifications go through the thread pool dispatcher; one handler after the other; in order") {
   recovery_goes_through<kt::thread_pool_dispatcher<3>>("thread pool");
+}
+
+TEST_CASE("an enlistment whose mask lacks COMMIT gets none from recovery either; under every dispatcher") {
+  recovery_goes_through<kt::inline_dispatcher>("inline", true);
+  recovery_goes_through<kt::queued_dispatcher>("queued", true);
+  recovery_goes_through<kt::thread_pool_dispatcher<3>>("thread pool", true);
 }
 
 TEST_CASE("a TM destroyed before its RM pulled the recovery notifications leaves nothing dangling in the RM's queue") {

@@ -124,16 +124,25 @@ class recovered_transaction final : public transaction_core {
   // returned reply is applied (RECOVER's and INDOUBT's are informational),
   // `async` ones come back through route_returned. An INDOUBT whose outcome
   // has arrived since take() becomes that outcome.
+  //
+  // An outcome the enlistment's logged mask lacks is not sent (settled as
+  // if answered, as the live protocol skips it): returns false, nothing
+  // dispatched.
   template <class Dispatch>
-  void send(enlistment& e, notify kind, std::uint64_t clock, bool async, Dispatch&& dispatch) {
+  bool send(enlistment& e, notify kind, std::uint64_t clock, bool async, Dispatch&& dispatch) {
     guard g(*this);
     const std::size_t i = slot_of(e);
     if (kind == notify::indoubt && !in_doubt()) kind = hand_out_locked(i);
+    if ((kind == notify::commit || kind == notify::rollback) && !e.mask().has(kind)) {
+      check_done_locked();
+      return false;
+    }
     if (async) ++inflight_;
     const reply r = dispatch(&e, notification{id_, kind, clock, e.key()});
     if (!r.is_later()) apply_returned_locked(e, kind, r);
     if (kind == notify::indoubt && !async) indoubt_delivered_locked(i);
     check_done_locked();
+    return true;
   }
   // An asynchronous INDOUBT for e: its handler has returned (the outcome, if
   // it arrived meanwhile, follows now).
@@ -164,7 +173,7 @@ class recovered_transaction final : public transaction_core {
   void bind_all(const std::vector<tm_record_enlistment>& logged) {
     for (const auto& l : logged) {
       enlistment& e = slots_.emplace_back();
-      enlistment_access::bind(e, *this, default_mask, enlistment_key(l.key));
+      enlistment_access::bind(e, *this, notification_mask(l.mask), enlistment_key(l.key));
       (void)set_recovery_information(e, l.recovery_information);
       enlistment_access::set_status(e, enlistment_status::prepared);
       rms_.push_back(l.rm);
@@ -180,18 +189,25 @@ class recovered_transaction final : public transaction_core {
 
   // Lock held, outcome decided: slot i awaits it from now on; returns the
   // notification (COMMIT or ROLLBACK).
+  // An enlistment whose mask lacks it is settled at once, as if it answered.
   notify hand_out_locked(std::size_t i) {
     const bool commit = internal_state() == tx_state::committing;
+    const notify kind = commit ? notify::commit : notify::rollback;
+    if (!slots_[i].mask().has(kind)) {
+      enlistment_access::set_status(slots_[i], commit ? enlistment_status::committed : enlistment_status::rolled_back);
+      return kind;
+    }
     enlistment_access::set_status(slots_[i],
                                   commit ? enlistment_status::awaiting_commit : enlistment_status::awaiting_rollback);
     ++pending_;
-    return commit ? notify::commit : notify::rollback;
+    return kind;
   }
   // Lock held, outcome decided: COMMIT or ROLLBACK to slot i's RM, through
   // the TM's dispatcher (an asynchronous one routes the reply back later).
   void deliver_outcome(std::size_t i) {
     enlistment& e = slots_[i];
     const notify kind = hand_out_locked(i);
+    if (!e.mask().has(kind)) return;  // settled: nothing to send
     const notification n{id_, kind, clock_, e.key()};
     if (via_.fn && !via_.is_inline) ++inflight_;
     const reply r = via_.fn ? via_.fn(via_.d, invokers_[i], &e, n) : invokers_[i](&e, n);
@@ -235,7 +251,7 @@ class recovered_transaction final : public transaction_core {
     if (commit) {
       tm_record_writer w(tm_record_type::commit, clock_, id_);
       for (std::size_t i = 0; i < slots_.size(); ++i)
-        w.add_enlistment(rms_[i], slots_[i].key().value(), slots_[i].recovery_information());
+        w.add_enlistment(rms_[i], slots_[i].key().value(), slots_[i].mask().bits(), slots_[i].recovery_information());
       w.set_description(std::string_view(desc_, desc_len_));
       if (!force_ || !force_(ctx_, w.bytes())) return;  // fail-stop: stays in doubt
     }

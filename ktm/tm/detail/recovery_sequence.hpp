@@ -3,7 +3,8 @@
 //
 // For each recovered enlistment of the RM, in commit order: RECOVER, then
 // what recovered_transaction::take said follows (COMMIT, ROLLBACK once a
-// superior decided, INDOUBT while it has not); then LAST_RECOVER
+// superior decided, INDOUBT while it has not; an outcome the enlistment's
+// logged mask lacks is skipped); then LAST_RECOVER
 // (enlistment null). The handlers run one after
 // the other, in that order, under every dispatcher:
 //   - inline: all of them now, in the calling thread (a loop, no recursion);
@@ -69,25 +70,30 @@ class recovery_sequence {
  private:
   static const rm_vtable vtable_;
 
-  void send(const item& it, notify kind, const erased_invoker& inv) {
-    it.tx->send(*it.e, kind, clock_, !inline_,
-                [&](enlistment* e, const notification& n) { return dispatch_(d_, inv, e, n); });
+  // False: nothing dispatched (an outcome the enlistment's mask lacks).
+  bool send(const item& it, notify kind, const erased_invoker& inv) {
+    return it.tx->send(*it.e, kind, clock_, !inline_,
+                       [&](enlistment* e, const notification& n) { return dispatch_(d_, inv, e, n); });
   }
   void last_recover() { (void)dispatch_(d_, rm_, nullptr, notification{guid{}, notify::last_recover, clock_, {}}); }
 
   // Asynchronous: dispatches step s (RECOVER / the outcome or INDOUBT of
   // item s / 2, or LAST_RECOVER after the last one).
+  // A step with nothing to dispatch moves on to the next at once.
   void next() {
-    std::size_t s;
-    {
-      std::lock_guard l(m_);
-      s = step_++;
-    }
-    if (s < 2 * items_.size()) {
-      const item& it = items_[s / 2];
-      send(it, s % 2 ? it.then : notify::recover, erased_invoker(&vtable_, this));
-    } else if (s == 2 * items_.size()) {
-      last_recover();
+    for (;;) {
+      std::size_t s;
+      {
+        std::lock_guard l(m_);
+        s = step_++;
+      }
+      if (s < 2 * items_.size()) {
+        const item& it = items_[s / 2];
+        if (send(it, s % 2 ? it.then : notify::recover, erased_invoker(&vtable_, this))) return;
+        continue;
+      }
+      if (s == 2 * items_.size()) last_recover();
+      return;
     }
   }
   // A delivery of this sequence: the RM's handler, then (INDOUBT) the

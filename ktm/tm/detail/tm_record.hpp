@@ -16,7 +16,8 @@
 //   u8  decided         what this TM decided alone (never 0)
 //   u8  superior said   the superior's outcome, 0 until it is known
 // then, for a commit or prepared record, `count` times:
-//   16  rm id | u64 enlistment key | u16 n | n bytes recovery information
+//   16  rm id | u64 enlistment key | u32 notification mask | u16 n |
+//   n bytes recovery information
 // and, only when the transaction has a description, a trailer:
 //   u8 d | d bytes description (d <= 64)
 // Presumed abort: nothing is logged for a transaction that aborts, so a
@@ -69,9 +70,10 @@ class tm_record_writer {
   }
   std::uint16_t count() const noexcept { return count_; }
 
-  void add_enlistment(const guid& rm, std::uint64_t key, std::span<const std::byte> info) {
+  void add_enlistment(const guid& rm, std::uint64_t key, std::uint32_t mask, std::span<const std::byte> info) {
     put(rm);
     put64(key);
+    put32(mask);
     put16(static_cast<std::uint16_t>(info.size()));
     bytes_.insert(bytes_.end(), info.begin(), info.end());
     ++count_;
@@ -94,6 +96,9 @@ class tm_record_writer {
     put8(static_cast<std::uint8_t>(v));
     put8(static_cast<std::uint8_t>(v >> 8));
   }
+  void put32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) put8(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
   void put64(std::uint64_t v) {
     for (int i = 0; i < 8; ++i) put8(static_cast<std::uint8_t>(v >> (8 * i)));
   }
@@ -109,6 +114,7 @@ class tm_record_writer {
 struct tm_record_enlistment {
   guid rm;
   std::uint64_t key = 0;
+  std::uint32_t mask = 0;  // the enlistment's notification mask
   std::vector<std::byte> recovery_information;
 };
 
@@ -134,7 +140,7 @@ struct tm_record_header {
 
 // Validates one TM record (type, version, every count and length against
 // the record's size), decodes its fixed part into h and calls
-// on_enlistment(rm, key, info) for each enlistment and on_description(text)
+// on_enlistment(rm, key, mask, info) for each enlistment and on_description(text)
 // for the trailer, without copying. False when it does not fit (h is then
 // unspecified). Filling the caller's h, rather than returning a copy of it,
 // keeps the replay's per-record path free of a store-forwarding stall.
@@ -183,11 +189,12 @@ bool walk_tm_record_into(std::span<const std::byte> b, tm_record_header& h, E&& 
     at += 2;
   }
   for (std::uint16_t i = 0; i < count; ++i) {
-    if (b.size() - at < 16 + 8 + 2) return false;
-    const std::size_t n = u16(at + 24);
-    if (b.size() - at - 26 < n) return false;
-    on_enlistment(id(at), u64(at + 16), b.subspan(at + 26, n));
-    at += 26 + n;
+    if (b.size() - at < 16 + 8 + 4 + 2) return false;
+    const std::uint32_t mask = static_cast<std::uint32_t>(u16(at + 24)) | (static_cast<std::uint32_t>(u16(at + 26)) << 16);
+    const std::size_t n = u16(at + 28);
+    if (b.size() - at - 30 < n) return false;
+    on_enlistment(id(at), u64(at + 16), mask, b.subspan(at + 30, n));
+    at += 30 + n;
   }
   if (at < b.size()) {  // the description trailer (commit and prepared records only)
     if (!lists) return false;
@@ -212,7 +219,7 @@ result<tm_record_header> walk_tm_record(std::span<const std::byte> b, E&& on_enl
 // nothing else (walk_tm_record_into).
 inline bool peek_tm_record_into(std::span<const std::byte> b, tm_record_header& h) {
   return walk_tm_record_into(
-      b, h, [](const guid&, std::uint64_t, std::span<const std::byte>) {}, [](std::string_view) {});
+      b, h, [](const guid&, std::uint64_t, std::uint32_t, std::span<const std::byte>) {}, [](std::string_view) {});
 }
 
 // Decodes and validates one TM record (walk_tm_record) and copies what it
@@ -221,8 +228,8 @@ inline result<tm_record> parse_tm_record(std::span<const std::byte> b) {
   tm_record r;
   auto h = walk_tm_record(
       b,
-      [&](const guid& rm, std::uint64_t key, std::span<const std::byte> info) {
-        r.enlistments.push_back({rm, key, std::vector<std::byte>(info.begin(), info.end())});
+      [&](const guid& rm, std::uint64_t key, std::uint32_t mask, std::span<const std::byte> info) {
+        r.enlistments.push_back({rm, key, mask, std::vector<std::byte>(info.begin(), info.end())});
       },
       [&](std::string_view d) { r.description.assign(d); });
   if (!h) return std::move(h).error();

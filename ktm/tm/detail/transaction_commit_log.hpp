@@ -30,7 +30,7 @@ inline bool basic_transaction<TM>::log_record_locked(detail::tm_record_type type
     if (type == detail::tm_record_type::prepared) w.set_superior(superior_);
     tm_->storage().for_each_slot(set_, [&](enlistment& e, const auto& inv) {
       if (e.status() == enlistment_status::prepared && inv.logged())
-        w.add_enlistment(inv.rm_id(), e.key().value(), e.recovery_information());
+        w.add_enlistment(inv.rm_id(), e.key().value(), e.mask().bits(), e.recovery_information());
     });
     if (w.count() == 0) return true;  // all read-only or volatile
     w.set_description(std::string_view(desc_, desc_len_));
