@@ -117,54 +117,21 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
   // ---- recovery ----
 
   // The base TM's recover(), then: each in-doubt transaction (a prepared
-  // record) is registered and asks its superior (RECOVER_QUERY); each
-  // subordinate named by a recovered commit record gets its proxy, which
-  // redelivers COMMIT.
+  // record) is registered and asks its superior (RECOVER_QUERY); a decision
+  // this TM took alone before (a heuristic record) is applied again and its
+  // report rebuilt; each subordinate named by a recovered commit record
+  // gets its proxy, which redelivers COMMIT.
   result<recovery_summary> recover(time_point now = std::chrono::steady_clock::now()) {
     auto r = base::recover();
-    if (!r) return r;
-    std::vector<superior_message> out;
-    if constexpr (detail::durable_tm_log<log_type>) {
-      std::vector<std::pair<detail::recovered_transaction*, transaction_outcome>> decided;
-      {
-        std::lock_guard l(m_);
-        this->log().for_each_heuristic([&](const detail::tm_record_header& h) {
-          const heuristic_report rep{h.id, h.superior, static_cast<transaction_outcome>(h.decided),
-                                     static_cast<transaction_outcome>(h.superior_said)};
-          auto [it, fresh] = report_index_.try_emplace(h.id, reports_.size());
-          if (fresh) {
-            reports_.push_back(rep);
-            heuristic_count_.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            reports_[it->second] = rep;
-          }
-        });
-        this->log().for_each_in_doubt([&](detail::recovered_transaction& t) {
-          t.set_sink(*this);
-          subs_[t.id()] = sub_entry{&t, t.superior(), 0, now, true};
-          out.push_back(message(kind::recover_query, t.superior(), t.id()));
-          auto it = report_index_.find(t.id());
-          if (it != report_index_.end()) decided.emplace_back(&t, reports_[it->second].decided);
-        });
-      }
-      // a decision taken alone before the crash holds: its RMs get it again
-      for (auto& [t, o] : decided) {
-        superior_message m = message(kind::outcome, this->id(), t->id(), o);
-        m.from = t->superior();
-        t->superior_command(m);
-      }
-      if constexpr (!storage_type::is_static) {
-        std::vector<guid> subs;
-        this->log().for_each_recovered_enlistment([&](const guid& rm, std::span<const std::byte> info) {
-          if (is_proxy_tag(info)) subs.push_back(rm);
-        });
-        for (const guid& s : subs) {
-          auto n = this->recover_resource_manager(proxy_for(s));
-          if (n) r->redelivered += *n;
-        }
-      }
-    }
-    for (const auto& m : out) post(m);
+    if (r) after_replay(*r, now);
+    return r;
+  }
+  // The base TM's rollforward(clock) (records stamped <= clock; again with
+  // a larger clock to go further), then the same as recover() for what the
+  // replay found: a transaction registered once stays registered.
+  result<recovery_summary> rollforward(std::uint64_t clock, time_point now = std::chrono::steady_clock::now()) {
+    auto r = base::rollforward(clock);
+    if (r) after_replay(*r, now);
     return r;
   }
 
@@ -270,6 +237,53 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     std::optional<time_point> since;   // in doubt since (prepared, or recovered)
     bool recovered = false;            // rebuilt from a prepared record
   };
+
+  // After a replay (recover, rollforward): see recover().
+  void after_replay(recovery_summary& r, time_point now) {
+    (void)r, (void)now;  // a volatile TM replays nothing
+    std::vector<superior_message> out;
+    if constexpr (detail::durable_tm_log<log_type>) {
+      std::vector<std::pair<detail::recovered_transaction*, transaction_outcome>> decided;
+      {
+        std::lock_guard l(m_);
+        this->log().for_each_heuristic([&](const detail::tm_record_header& h) {
+          const heuristic_report rep{h.id, h.superior, static_cast<transaction_outcome>(h.decided),
+                                     static_cast<transaction_outcome>(h.superior_said)};
+          auto [it, fresh] = report_index_.try_emplace(h.id, reports_.size());
+          if (fresh) {
+            reports_.push_back(rep);
+            heuristic_count_.fetch_add(1, std::memory_order_relaxed);
+          } else if (reports_[it->second].superior_outcome == transaction_outcome::undetermined) {
+            reports_[it->second] = rep;  // never back to "unknown" (a rollforward sees less)
+          }
+        });
+        this->log().for_each_in_doubt([&](detail::recovered_transaction& t) {
+          if (!subs_.try_emplace(t.id(), sub_entry{&t, t.superior(), 0, now, true}).second) return;  // known
+          t.set_sink(*this);
+          out.push_back(message(kind::recover_query, t.superior(), t.id()));
+          auto it = report_index_.find(t.id());
+          if (it != report_index_.end()) decided.emplace_back(&t, reports_[it->second].decided);
+        });
+      }
+      // a decision taken alone before the crash holds: its RMs get it again
+      for (auto& [t, o] : decided) {
+        superior_message m = message(kind::outcome, this->id(), t->id(), o);
+        m.from = t->superior();
+        t->superior_command(m);
+      }
+      if constexpr (!storage_type::is_static) {
+        std::vector<guid> subs;
+        this->log().for_each_recovered_enlistment([&](const guid& rm, std::span<const std::byte> info) {
+          if (is_proxy_tag(info)) subs.push_back(rm);
+        });
+        for (const guid& s : subs) {
+          auto n = this->recover_resource_manager(proxy_for(s));
+          if (n) r.redelivered += *n;
+        }
+      }
+    }
+    for (const auto& m : out) post(m);
+  }
 
   superior_message message(kind k, const guid& to, const guid& uow,
                            transaction_outcome o = transaction_outcome::undetermined) const {

@@ -143,6 +143,32 @@ TEST_CASE("a durable subordinate prepared at a crash stays in doubt (INDOUBT to 
   CHECK(top.tm->tick() == 0);
 }
 
+TEST_CASE("a durable subordinate rolled forward past its prepared record is in doubt as after recover and resolves") {
+  // (rollforward used to replay without registering the in-doubt transaction)
+  durable_world<> w(15);
+  auto& [bus, top, leaf] = w;
+  durable_link<> d(top, leaf, true);
+  auto& [t, l, uow] = d;
+  REQUIRE(t->commit_async([](ktm::result<void>) {}));
+  bus.pump(4);  // the superior decided; its COMMIT is lost with the crash
+  bus.lose_queued();
+  l.abandon();
+  leaf.crash();
+  leaf.start();
+  auto all = leaf.tm->rollforward(1000);  // every record stamped <= 1000: all of them
+  REQUIRE(all);
+  CHECK(all->in_doubt == 1);
+  CHECK(leaf.tm->in_doubt_count() == 1);
+  CHECK(leaf.tm->recovered_outcome(uow) == kt::transaction_outcome::undetermined);
+  bus.pump();  // RECOVER_QUERY, the superior's answer, COMMIT_COMPLETE
+  CHECK(bus.count(k::recover_query) == 1);
+  CHECK(leaf.book.get(uow) == ledger_state::committed);
+  CHECK(leaf.tm->in_doubt_count() == 0);
+  settle(bus, top, leaf);
+  CHECK(t->outcome() == kt::transaction_outcome::committed);
+  CHECK(top.tm->tick() == 0);
+}
+
 TEST_CASE("a durable superior that crashed after its decision redelivers COMMIT after recovery until COMMIT_COMPLETE") {
   durable_world<> w(6);
   auto& [bus, top, leaf] = w;
