@@ -32,7 +32,8 @@
 // enlistment answered. replay(limit, progress, every) also reports progress
 // (replay_recovery's Progress). recovered_outcome(uow): committed for a
 // commit record found by replay or logged since, undetermined for one whose
-// force failed (it may be durable), else aborted (presumed abort).
+// force failed (it may be durable), else aborted (presumed abort: a commit
+// that ended in this run is forgotten as one ended before a restart is).
 //
 // Subordinates of a superior TM (doc/superior.md): a prepared record (the
 // superior's id, the prepared enlistments) is forced like a commit record
@@ -462,7 +463,8 @@ class durable_log {
     // the records still open at the end are read again and decoded.
     // Prepared records (subordinates only, rare) are kept apart: a commit or
     // an end record for the same UOW closes one; a prepared record after
-    // either, or a second one, is ignored.
+    // either, or a second one, is ignored. Heuristic records: the last of
+    // each UOW, listed in the order of the first.
     template <class F>
     result<recovery_summary> replay(std::uint64_t limit, F& progress, std::uint64_t every) {
       if constexpr (requires { { b.status() } -> std::same_as<result<void>>; }) KTM_TRY(b.status());
@@ -472,6 +474,7 @@ class durable_log {
       std::unordered_set<guid> closed;      // had a prepared record, then a commit or end record
       std::deque<guid> found;  // every commit record found, for recovered_outcome (a deque: no copy as it grows)
       std::unordered_map<guid, std::pair<detail::tm_record_header, lsn_type>> heur;  // the last of each UOW
+      std::vector<guid> heur_order;  // ... in the order of their first records (the order of the decisions)
       std::uint64_t clock = 0, seq = 0;
       std::optional<lsn_type> scanned_last;
       std::optional<failure> bad;
@@ -522,7 +525,9 @@ class durable_log {
             if (!prepared.empty() && prepared.erase(rec.id)) closed.insert(rec.id);
             else open.end(rec.id);
             break;
-          case detail::tm_record_type::heuristic: heur.insert_or_assign(rec.id, std::make_pair(rec, at)); break;
+          case detail::tm_record_type::heuristic:
+            if (heur.insert_or_assign(rec.id, std::make_pair(rec, at)).second) heur_order.push_back(rec.id);
+            break;
           case detail::tm_record_type::restart: break;
         }
       });
@@ -557,9 +562,8 @@ class durable_log {
       note_clock(clock);
       std::lock_guard l(m);
       if (scanned_last) note_last_locked(*scanned_last);
-      for (const auto& entry : heur) {  // not a structured binding: clang 14 cannot capture one
-        const guid& uow = entry.first;
-        const auto& [h, at] = entry.second;
+      for (const guid& uow : heur_order) {
+        const auto& [h, at] = heur.at(uow);
         auto same = std::find_if(heuristics.begin(), heuristics.end(), [&](const auto& x) { return x.id == uow; });
         if (same != heuristics.end()) *same = h;
         else heuristics.push_back(h);

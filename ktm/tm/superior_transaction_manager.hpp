@@ -47,6 +47,7 @@
 #include <optional>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -219,6 +220,17 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
       auto it = subs_.find(m.uow);
       if (it != subs_.end() && !it->second.since) it->second.since = std::chrono::steady_clock::now();
     }
+    if (m.kind == kind::commit_complete || m.kind == kind::rollback_complete) {
+      // Decided alone, the superior's outcome not yet known: no completion
+      // before the superior's COMMIT / ROLLBACK asks for it (from_superior
+      // notes that outcome first). Sent unasked, it could let the superior
+      // end and forget the transaction, and then answer our REQUEST_OUTCOME
+      // by presumed abort whatever it decided.
+      std::lock_guard l(m_);
+      auto it = report_index_.find(m.uow);
+      if (it != report_index_.end() && reports_[it->second].superior_outcome == transaction_outcome::undetermined)
+        return;
+    }
     (void)transport_->send(out);  // a failure is repaired by resending (tick)
   }
   void forget(const guid& uow) noexcept override {
@@ -317,6 +329,12 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
 
   // A message of a superior for one of our transactions.
   void from_superior(const superior_message& m) {
+    {
+      std::lock_guard l(m_);
+      // a decision alone whose record may be on disk: nothing contrary
+      // until the restart (the TM is fail-stop)
+      if (unsure_.count(m.uow)) return;
+    }
     transaction_outcome said = transaction_outcome::undetermined;
     if (m.kind == kind::commit) said = transaction_outcome::committed;
     else if (m.kind == kind::rollback) said = transaction_outcome::aborted;
@@ -429,9 +447,13 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
     heuristic_report rep{uow, en.superior, o, transaction_outcome::undetermined};
     {
       std::lock_guard l(m_);
-      if (report_index_.count(uow)) return;
+      if (report_index_.count(uow) || unsure_.count(uow)) return;
     }
-    if (!log_heuristic(rep)) return;  // fail-stop: it stays in doubt
+    if (!log_heuristic(rep)) {  // fail-stop: it stays in doubt, silent, until the restart
+      std::lock_guard l(m_);
+      unsure_.insert(uow);
+      return;
+    }
     std::function<void(const heuristic_report&)> f;
     {
       std::lock_guard l(m_);
@@ -481,6 +503,7 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
   std::unordered_map<guid, std::unique_ptr<subordinate_proxy>> proxies_;  // by subordinate TM id
   std::vector<heuristic_report> reports_;
   std::unordered_map<guid, std::size_t> report_index_;
+  std::unordered_set<guid> unsure_;  // a heuristic record whose force failed: it may be durable
   std::function<void(const heuristic_report&)> on_heuristic_;
   std::function<void(const guid&, const guid&)> on_commit_request_;
   std::atomic<std::uint64_t> heuristic_count_{0};

@@ -370,6 +370,7 @@ class basic_transaction : public transaction_core {
   // Every COMMIT answered: the end record, queued (lazy). A lost end record
   // only means COMMIT is redelivered at recovery, which RMs tolerate.
   void log_end_locked();
+  bool log_abort_locked();
 
   TM* tm_;
   typename storage_type::set_type set_{};

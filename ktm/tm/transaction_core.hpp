@@ -387,6 +387,7 @@ class transaction_core {
   // superior TMs
   bool has_superior_ = false;     // a superior enlisted (superior_ names it)
   bool superior_prepare_ = false; // the superior skipped PREPREPARE: go on to prepare
+  bool dropped_out_ = false;      // nothing prepared: left the superior's transaction read-only
   superior_sink* sink_ = nullptr; // the TM's endpoint, once a message was queued
   guid superior_{};
   std::vector<superior_message> outbox_;  // posted after the lock is released

@@ -19,7 +19,7 @@
 // prepared state. The outcome arrives through superior_command() (COMMIT,
 // ROLLBACK or OUTCOME from the superior, or a heuristic decision of the
 // subordinate TM): a commit first forces a commit record (the force
-// callback), then COMMIT (ROLLBACK for an abort) goes to every RM whose
+// callback), a rollback its end record, then COMMIT (ROLLBACK for an abort) goes to every RM whose
 // INDOUBT handler has returned (its invoker, under this
 // transaction's lock, through the TM's dispatcher given to take(): inline,
 // the handler runs in the thread that brought the outcome; queued or thread
@@ -254,6 +254,13 @@ class recovered_transaction final : public transaction_core {
         w.add_enlistment(rms_[i], slots_[i].key().value(), slots_[i].mask().bits(), slots_[i].recovery_information());
       w.set_description(std::string_view(desc_, desc_len_));
       if (!force_ || !force_(ctx_, w.bytes())) return;  // fail-stop: stays in doubt
+    } else {
+      // the end record first, forced: lost with a crash, the restart would
+      // find the transaction in doubt again (an in-doubt policy that commits
+      // alone would commit what the RMs rolled back)
+      tm_record_writer w(tm_record_type::end, clock_, id_);
+      if (!force_ || !force_(ctx_, w.bytes())) return;  // fail-stop: stays in doubt
+      end_logged_ = true;
     }
     state_.store(commit ? tx_state::committing : tx_state::rolling_back, std::memory_order_release);
     reason_ = commit ? abort_reason::none : abort_reason::superior;
@@ -274,7 +281,7 @@ class recovered_transaction final : public transaction_core {
       if (e.status() != want) return;
     ended_.store(true, std::memory_order_release);
     state_.store(s == tx_state::committing ? tx_state::committed : tx_state::aborted, std::memory_order_release);
-    on_end_(ctx_, id_, clock_);
+    if (!end_logged_) on_end_(ctx_, id_, clock_);
     finish_locked();
     if (has_superior_)
       post_locked(s == tx_state::committing ? superior_message_kind::commit_complete
@@ -294,6 +301,7 @@ class recovered_transaction final : public transaction_core {
   force_callback force_ = nullptr;
   void* ctx_;
   std::atomic<bool> ended_{false};  // written under the lock
+  bool end_logged_ = false;         // a rollback's end record, forced before the RMs heard it
 };
 
 }  // namespace ktm::tm::detail

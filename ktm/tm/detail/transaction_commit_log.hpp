@@ -14,6 +14,9 @@
 //   log_end_locked     every COMMIT answered: the end record, queued (lazy);
 //                      a lost end record only means COMMIT is redelivered at
 //                      recovery, which RMs tolerate
+//   log_abort_locked   a prepared subordinate told to roll back: the end
+//                      record, forced, before its RMs hear ROLLBACK (false:
+//                      the log failed)
 #pragma once
 
 #include <string_view>
@@ -39,6 +42,19 @@ inline bool basic_transaction<TM>::log_record_locked(detail::tm_record_type type
       return false;
     }
     logged_ = true;
+  }
+  return true;
+}
+
+template <class TM>
+inline bool basic_transaction<TM>::log_abort_locked() {
+  if constexpr (log_type::durable) {
+    // a prepared record whose force failed may be durable: no abort can be
+    // made durable now either (the TM is fail-stop)
+    if (!logged_) return !record_in_doubt_;
+    detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
+    if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
+    logged_ = false;  // closed: no second end record
   }
   return true;
 }

@@ -6,6 +6,8 @@
 //   on_superior                   a message of the superior (no lock held):
 //                                 PREPREPARE, PREPARE, COMMIT, ROLLBACK or an
 //                                 outcome; repeats are answered again
+//                                 (a prepared one forces its end record
+//                                 before its RMs hear ROLLBACK)
 //   prepared_for_superior_locked  prepared under a superior: the prepared
 //                                 record (forced), PREPARE_COMPLETE, then wait
 //                                 for the superior's decision; READ_ONLY when
@@ -46,10 +48,13 @@ inline void basic_transaction<TM>::on_superior(const superior_message& m) {
         post_locked(k::preprepare_complete);
       } else if (s == tx_state::prepared && !record_in_doubt_) {  // its prepared record is durable
         post_locked(k::prepare_complete);
-      } else if (s == tx_state::aborted) {
+      } else if (s == tx_state::aborted || s == tx_state::rolling_back) {
         post_locked(k::aborted);
-      } else if (s == tx_state::committed) {
-        post_locked(k::read_only);
+      } else if (s == tx_state::committed || s == tx_state::committing) {
+        // dropped out read-only (its READ_ONLY lost), or prepared and then
+        // committed alone (heuristic): its commit is durable, and READ_ONLY
+        // would let the superior forget it before it learnt the outcome
+        post_locked(dropped_out_ ? k::read_only : k::prepare_complete);
       }
       break;
     case k::commit:
@@ -67,6 +72,12 @@ inline void basic_transaction<TM>::on_superior(const superior_message& m) {
       break;
     case k::rollback:
       if (is_before_prepared(s) || s == tx_state::prepared) {
+        // Prepared (its record durable): the end record is forced before
+        // any RM rolls back. Lost with a crash, the restart would find the
+        // transaction in doubt again, and an in-doubt policy that commits
+        // alone would then commit what the RMs rolled back. A log failure
+        // makes the TM fail-stop: it stays prepared.
+        if (s == tx_state::prepared && !log_abort_locked()) break;
         request_rollback_locked(abort_reason::superior);
       } else if (s == tx_state::aborted) {
         post_locked(k::rollback_complete);
@@ -88,6 +99,7 @@ inline bool basic_transaction<TM>::prepared_for_superior_locked() {
     any = any || e.status() == enlistment_status::prepared;
   });
   if (!any) {  // nothing to commit here: drop out of the superior's transaction
+    dropped_out_ = true;
     set_state_locked(tx_state::committing);
     set_state_locked(tx_state::committed);
     finish_locked();
