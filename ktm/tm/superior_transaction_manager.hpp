@@ -85,7 +85,12 @@ class basic_superior_transaction_manager : public basic_transaction_manager<Opti
       : base(std::forward<A>(args)...), transport_(&t) {
     t.attach(this->id(), *this);
   }
-  ~basic_superior_transaction_manager() { transport_->detach(this->id()); }
+  ~basic_superior_transaction_manager() {
+    // A pool worker finishing a delivery may post to this TM's superior_sink
+    // (a transaction's COMPLETE): stop the pool while this part still lives.
+    if constexpr (requires { this->dispatcher().join(); }) this->dispatcher().join();
+    transport_->detach(this->id());
+  }
 
   // ---- subordinate role ----
 

@@ -32,10 +32,17 @@ class thread_pool_dispatcher {
   }
   thread_pool_dispatcher(const thread_pool_dispatcher&) = delete;
   thread_pool_dispatcher& operator=(const thread_pool_dispatcher&) = delete;
-  ~thread_pool_dispatcher() {
+  ~thread_pool_dispatcher() { join(); }
+
+  // Runs what is queued, then stops the workers and joins them (the
+  // destructor does it; a TM whose handlers' replies reach parts of it
+  // destroyed before its dispatcher calls it first). Idempotent; nothing is
+  // run after it.
+  void join() noexcept {
     stopping_.store(true, std::memory_order_release);
     queue_.close();
-    for (auto& t : workers_) t.join();
+    for (auto& t : workers_)
+      if (t.joinable()) t.join();
   }
 
   template <class Invoker>

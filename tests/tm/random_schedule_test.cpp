@@ -85,6 +85,7 @@
 #include "ktm/io/memory_device.hpp"
 #include "ktm/log.hpp"
 #include "ktm/tm.hpp"
+#include "tests/support/late_executor.hpp"
 #include "tests/support/tm_fakes.hpp"
 #include "tests/tm/durable_fixtures.hpp"
 
@@ -599,57 +600,8 @@ struct tx_ctx {
 
 // ------------------------------------------------------------------ threads
 
-// Runs tasks after a delay on its own threads: the RMs' late answers.
-class late_executor {
- public:
-  explicit late_executor(int threads) {
-    for (int i = 0; i < threads; ++i) ts_.emplace_back([this] { run(); });
-  }
-  late_executor(const late_executor&) = delete;
-  late_executor& operator=(const late_executor&) = delete;
-  ~late_executor() {
-    {
-      std::lock_guard l(m_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : ts_) t.join();
-  }
-  void post(microseconds delay, std::function<void()> f) {
-    {
-      std::lock_guard l(m_);
-      q_.emplace(steady::now() + delay, std::move(f));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    std::unique_lock l(m_);
-    for (;;) {
-      if (q_.empty()) {
-        if (stop_) return;
-        cv_.wait(l);
-        continue;
-      }
-      const steady::time_point when = q_.begin()->first;
-      if (when > steady::now()) {
-        cv_.wait_until(l, when);
-        continue;
-      }
-      std::function<void()> f = std::move(q_.begin()->second);
-      q_.erase(q_.begin());
-      l.unlock();
-      f();
-      l.lock();
-    }
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::multimap<steady::time_point, std::function<void()>> q_;
-  bool stop_ = false;
-  std::vector<std::thread> ts_;
-};
+// late_executor (tests/support/late_executor.hpp): the RMs' late answers.
+using ktm::test::late_executor;
 
 using journal_fn = std::function<bool(const guid&)>;
 

@@ -279,9 +279,11 @@ class recovered_transaction final : public transaction_core {
         s == tx_state::committing ? enlistment_status::committed : enlistment_status::rolled_back;
     for (const enlistment& e : slots_)
       if (e.status() != want) return;
+    // the end record before ended(): a caller that sees it ended (stats:
+    // unresolved) and then flushes has the end record
+    if (!end_logged_) on_end_(ctx_, id_, clock_);
     ended_.store(true, std::memory_order_release);
     state_.store(s == tx_state::committing ? tx_state::committed : tx_state::aborted, std::memory_order_release);
-    if (!end_logged_) on_end_(ctx_, id_, clock_);
     finish_locked();
     if (has_superior_)
       post_locked(s == tx_state::committing ? superior_message_kind::commit_complete
