@@ -248,20 +248,18 @@ class recovered_transaction final : public transaction_core {
         post_locked(commit ? k::commit_complete : k::rollback_complete);
       return;
     }
+    // The decision first, forced: a commit record before any RM commits,
+    // the end record before any rolls back (lost with a crash, the restart
+    // would find the transaction in doubt again, and an in-doubt policy that
+    // commits alone would commit what the RMs rolled back).
+    tm_record_writer w(commit ? tm_record_type::commit : tm_record_type::end, clock_, id_);
     if (commit) {
-      tm_record_writer w(tm_record_type::commit, clock_, id_);
       for (std::size_t i = 0; i < slots_.size(); ++i)
         w.add_enlistment(rms_[i], slots_[i].key().value(), slots_[i].mask().bits(), slots_[i].recovery_information());
       w.set_description(std::string_view(desc_, desc_len_));
-      if (!force_ || !force_(ctx_, w.bytes())) return;  // fail-stop: stays in doubt
-    } else {
-      // the end record first, forced: lost with a crash, the restart would
-      // find the transaction in doubt again (an in-doubt policy that commits
-      // alone would commit what the RMs rolled back)
-      tm_record_writer w(tm_record_type::end, clock_, id_);
-      if (!force_ || !force_(ctx_, w.bytes())) return;  // fail-stop: stays in doubt
-      end_logged_ = true;
     }
+    if (!force_ || !force_(ctx_, w.bytes())) return;  // fail-stop: stays in doubt
+    end_logged_ = !commit;
     state_.store(commit ? tx_state::committing : tx_state::rolling_back, std::memory_order_release);
     reason_ = commit ? abort_reason::none : abort_reason::superior;
     progressed_ = true;
