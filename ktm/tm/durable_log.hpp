@@ -338,34 +338,23 @@ class durable_log {
                             : detail::tm_record_type{0};
       if (type == detail::tm_record_type::commit || type == detail::tm_record_type::prepared) {
         const guid uow = detail::record_id(bytes);
-        lsn_type at{};
-        {
-          std::lock_guard l(m);
-          auto r = append_locked(bytes, log_append_mode::queue_only);
-          if (!r) return r;
-          at = *r;
-          pending[uow] = at;
-          if (type == detail::tm_record_type::prepared) {
-            in_doubt.insert(uow);
-          } else {
-            in_doubt.erase(uow);
-            ++commits;
-          }
-        }
-        note_clock(detail::record_clock(bytes));
-        if (mode == log_append_mode::force) {
-          auto f = b.flush_to(at);
-          if (!f) {  // written, maybe durable: never acknowledged, nor rolled back
-            {
+        return append_then_force(
+            bytes, mode, detail::record_clock(bytes),
+            [&](lsn_type at) {
+              pending[uow] = at;
+              if (type == detail::tm_record_type::prepared) {
+                in_doubt.insert(uow);
+              } else {
+                in_doubt.erase(uow);
+                ++commits;
+              }
+            },
+            [&](const failure& f) -> result<lsn_type> {  // written, maybe durable: never acknowledged, nor rolled back
               std::lock_guard l(m);
               pending.erase(uow);
               in_doubt.insert(uow);  // recovered_outcome: undetermined until a replay reads the log
-            }
-            fail(f.error());
-            return failure(errc::in_doubt, f.error().where, f.error().file);
-          }
-        }
-        return at;
+              return failure(errc::in_doubt, f.where, f.file);
+            });
       }
       if (type == detail::tm_record_type::heuristic) return append_heuristic(bytes, mode);
       result<lsn_type> r = lsn_type{};
@@ -384,26 +373,41 @@ class durable_log {
       return r;
     }
 
-    // Appended queue-only under the lock, flushed outside it; one whose
-    // superior outcome is unknown pins the base until one that knows it.
+    // One whose superior outcome is unknown pins the base until one that
+    // knows it.
     result<lsn_type> append_heuristic(std::span<const std::byte> bytes, log_append_mode mode) {
       detail::tm_record_header h;
       if (!detail::peek_tm_record_into(bytes, h)) return errc::invalid_argument;
+      return append_then_force(
+          bytes, mode, h.clock,
+          [&](lsn_type at) {
+            if (h.superior_said == 0) heuristic_pins.try_emplace(h.id, at);
+            else heuristic_pins.erase(h.id);
+          },
+          [](const failure& f) -> result<lsn_type> { return f; });
+    }
+
+    // A decision record: appended queue-only under the lock (placed(at)
+    // keeps its bookkeeping there), its clock noted, then flushed outside
+    // the lock when mode is force. A failed flush returns unforced(the
+    // flush's failure), run before the TM is failed.
+    template <class Placed, class Unforced>
+    result<lsn_type> append_then_force(std::span<const std::byte> bytes, log_append_mode mode, std::uint64_t clock,
+                                       Placed placed, Unforced unforced) {
       lsn_type at{};
       {
         std::lock_guard l(m);
         auto r = append_locked(bytes, log_append_mode::queue_only);
         if (!r) return r;
         at = *r;
-        if (h.superior_said == 0) heuristic_pins.try_emplace(h.id, at);
-        else heuristic_pins.erase(h.id);
+        placed(at);
       }
-      note_clock(h.clock);
+      note_clock(clock);
       if (mode == log_append_mode::force) {
-        auto f = b.flush_to(at);
-        if (!f) {
+        if (auto f = b.flush_to(at); !f) {
+          result<lsn_type> out = unforced(f.error());
           fail(f.error());
-          return f;
+          return out;
         }
       }
       return at;

@@ -371,6 +371,7 @@ class basic_transaction : public transaction_core {
   // only means COMMIT is redelivered at recovery, which RMs tolerate.
   void log_end_locked();
   bool log_abort_locked();
+  bool append_end_locked(log_append_mode mode);  // the end record; false: the log failed
 
   TM* tm_;
   typename storage_type::set_type set_{};

@@ -52,8 +52,7 @@ inline bool basic_transaction<TM>::log_abort_locked() {
     // a prepared record whose force failed may be durable: no abort can be
     // made durable now either (the TM is fail-stop)
     if (!logged_) return !record_in_doubt_;
-    detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
-    if (!tm_->log().append(w.bytes(), log_append_mode::force)) return false;
+    if (!append_end_locked(log_append_mode::force)) return false;
     logged_ = false;  // closed: no second end record
   }
   return true;
@@ -62,10 +61,17 @@ inline bool basic_transaction<TM>::log_abort_locked() {
 template <class TM>
 inline void basic_transaction<TM>::log_end_locked() {
   if constexpr (log_type::durable) {
-    if (!logged_) return;
-    detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
-    (void)tm_->log().append(w.bytes(), log_append_mode::queue_only);
+    if (logged_) (void)append_end_locked(log_append_mode::queue_only);
   }
+}
+
+template <class TM>
+inline bool basic_transaction<TM>::append_end_locked(log_append_mode mode) {
+  if constexpr (log_type::durable) {
+    detail::tm_record_writer w(detail::tm_record_type::end, clock_, id_);
+    return static_cast<bool>(tm_->log().append(w.bytes(), mode));
+  }
+  return true;
 }
 
 }  // namespace ktm::tm
